@@ -33,6 +33,11 @@ typedef struct identity {
 int identity_load_or_create(identity_t *id, const char *dir, char *err,
                             size_t err_size);
 
+/* Decodes the key file's bytes. Returns 0, or -EINVAL with *why set to a
+ * static reason. Exposed for tests and fuzzing. */
+int identity_decode(identity_t *id, const uint8_t *buf, size_t len,
+                    const char **why);
+
 /* Parses a peer ID (exactly 64 lowercase hex characters) into 32 bytes.
  * Returns 0 or -1. */
 int peer_id_parse(const char *text, uint8_t out[32]);

@@ -1,0 +1,190 @@
+/* Configuration defaults, file parsing and settings; see config.h. */
+#include "core/config.h"
+
+#include "core/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char config__template[] =
+    "# parleyd configuration. Lines are \"key = value\"; '#' comments.\n"
+    "# Command-line flags override these.\n"
+    "#\n"
+    "# UDP address(es) for QUIC, up to 4, comma-separated:\n"
+    "# listen = 0.0.0.0:7760\n"
+    "# Where identity, contacts and call history live:\n"
+    "# data_dir = ~/.local/share/parley\n"
+    "# The JSON-RPC socket:\n"
+    "# socket = $XDG_RUNTIME_DIR/parley/parleyd.sock\n"
+    "# error | warn | info | debug:\n"
+    "# log_level = info\n";
+
+static int config__err(char *err, size_t size, const char *fmt, const char *a) {
+  if (err)
+    snprintf(err, size, fmt, a);
+  return -1;
+}
+
+/* Picks $var/sub, else $HOME/fallback/sub. */
+static int config__xdg(char *out, const char *var, const char *fallback,
+                       const char *sub) {
+  const char *base = getenv(var);
+  int n;
+  if (base && base[0] == '/') {
+    n = snprintf(out, CONFIG_PATH_MAX, "%s/%s", base, sub);
+  } else {
+    const char *home = getenv("HOME");
+    if (!home || home[0] != '/')
+      return -1;
+    n = snprintf(out, CONFIG_PATH_MAX, "%s/%s/%s", home, fallback, sub);
+  }
+  return (n < 0 || n >= CONFIG_PATH_MAX) ? -1 : 0;
+}
+
+int config_defaults(parley_config_t *cfg, char *err, size_t err_size) {
+  memset(cfg, 0, sizeof(*cfg));
+  if (config__xdg(cfg->config_path, "XDG_CONFIG_HOME", ".config",
+                  "parley/parleyd.conf") != 0 ||
+      config__xdg(cfg->data_dir, "XDG_DATA_HOME", ".local/share", "parley") !=
+          0)
+    return config__err(err, err_size,
+                       "cannot find a home: set HOME or XDG_CONFIG_HOME and "
+                       "XDG_DATA_HOME%s",
+                       "");
+  snprintf(cfg->listen[0], sizeof(cfg->listen[0]), "0.0.0.0:%d",
+           CONFIG_DEFAULT_PORT);
+  cfg->n_listen = 1;
+  cfg->log_level = LOG_LEVEL_INFO;
+  return 0;
+}
+
+static int config__copy_path(char *dst, const char *value, char *err,
+                             size_t err_size) {
+  if (value[0] != '/')
+    return config__err(err, err_size, "path must be absolute: %s", value);
+  if (strlen(value) >= CONFIG_PATH_MAX)
+    return config__err(err, err_size, "path too long: %s", value);
+  strcpy(dst, value);
+  return 0;
+}
+
+/* "a, b, c": each must parse as an address (checked by the endpoint when it
+ * binds; here only the shape and the count). */
+static int config__set_listen(parley_config_t *cfg, const char *value,
+                              char *err, size_t err_size) {
+  size_t n = 0;
+  const char *p = value;
+  while (*p) {
+    while (*p == ' ' || *p == ',')
+      p++;
+    if (!*p)
+      break;
+    size_t len = strcspn(p, ", ");
+    if (n == CONFIG_LISTEN_MAX)
+      return config__err(err, err_size, "too many listen addresses (max 4)%s",
+                         "");
+    if (len >= sizeof(cfg->listen[0]) || !memchr(p, ':', len))
+      return config__err(err, err_size,
+                         "bad listen address (want ip:port): %s", value);
+    memcpy(cfg->listen[n], p, len);
+    cfg->listen[n][len] = '\0';
+    n++;
+    p += len;
+  }
+  if (n == 0)
+    return config__err(err, err_size, "listen needs an address%s", "");
+  cfg->n_listen = n;
+  return 0;
+}
+
+int config_set(parley_config_t *cfg, const char *key, const char *value,
+               char *err, size_t err_size) {
+  if (strcmp(key, "listen") == 0)
+    return config__set_listen(cfg, value, err, err_size);
+  if (strcmp(key, "data_dir") == 0)
+    return config__copy_path(cfg->data_dir, value, err, err_size);
+  if (strcmp(key, "socket") == 0)
+    return config__copy_path(cfg->socket_path, value, err, err_size);
+  if (strcmp(key, "log_level") == 0) {
+    if (log_parse_level(value, &cfg->log_level) != 0)
+      return config__err(err, err_size,
+                         "log_level must be error, warn, info or debug, not "
+                         "'%s'",
+                         value);
+    return 0;
+  }
+  return config__err(err, err_size, "unknown setting '%s'", key);
+}
+
+static char *config__trim(char *s) {
+  while (*s == ' ' || *s == '\t')
+    s++;
+  size_t n = strlen(s);
+  while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' ||
+                   s[n - 1] == '\n'))
+    s[--n] = '\0';
+  return s;
+}
+
+static int config__create(const char *path, char *err, size_t err_size) {
+  char dir[CONFIG_PATH_MAX];
+  snprintf(dir, sizeof(dir), "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (slash)
+    *slash = '\0';
+  int r = path_mkdir_p(dir, 0700);
+  if (r == 0)
+    r = file_write_atomic(path, config__template, strlen(config__template),
+                          0600);
+  if (r != 0)
+    return config__err(err, err_size, "cannot create %s", path);
+  return 0;
+}
+
+int config_load_file(parley_config_t *cfg, int create_missing, char *err,
+                     size_t err_size) {
+  FILE *f = fopen(cfg->config_path, "r");
+  if (!f) {
+    if (errno != ENOENT)
+      return config__err(err, err_size, "cannot read %s", cfg->config_path);
+    return create_missing ? config__create(cfg->config_path, err, err_size)
+                          : 0;
+  }
+  int rc = config_load_stream(cfg, f, cfg->config_path, err, err_size);
+  fclose(f);
+  return rc;
+}
+
+int config_load_stream(parley_config_t *cfg, FILE *f, const char *name,
+                       char *err, size_t err_size) {
+  char line[2048], why[512];
+  int lineno = 0, rc = 0;
+  while (rc == 0 && fgets(line, sizeof(line), f)) {
+    lineno++;
+    if (!strchr(line, '\n') && !feof(f)) {
+      snprintf(why, sizeof(why), "line too long");
+      rc = -1;
+      break;
+    }
+    char *hash = strchr(line, '#');
+    if (hash)
+      *hash = '\0';
+    char *s = config__trim(line);
+    if (!*s)
+      continue;
+    char *eq = strchr(s, '=');
+    if (!eq) {
+      snprintf(why, sizeof(why), "expected \"key = value\"");
+      rc = -1;
+      break;
+    }
+    *eq = '\0';
+    rc = config_set(cfg, config__trim(s), config__trim(eq + 1), why,
+                    sizeof(why));
+  }
+  if (rc != 0 && err)
+    snprintf(err, err_size, "%s:%d: %s", name, lineno, why);
+  return rc;
+}
