@@ -69,11 +69,13 @@ int store_open(store_t **out, const char *dir);
 void store_close(store_t *s);
 
 /* Inserts or replaces one record. Returns 0, -EINVAL for a record that
- * cannot be encoded (empty call_id, bad peer), or -EIO. */
+ * cannot be encoded (call_id empty, over 64 bytes or not printable ASCII
+ * without spaces; bad peer), or -EIO. */
 int store_history_put(store_t *s, const call_record_t *rec);
 
 /* Newest first: up to limit records strictly older than *before (NULL: from
- * the newest). A cursor walk from the start position, never a scan.
+ * the newest); out must hold limit records. A cursor walk from the start
+ * position, never a scan.
  * Returns the number of records written to out (0..limit), or -EIO. */
 int store_history_page(store_t *s, const history_cursor_t *before,
                        size_t limit, call_record_t *out);
@@ -82,8 +84,10 @@ int store_history_page(store_t *s, const history_cursor_t *before,
 long store_history_count(store_t *s);
 
 /* Contacts, keyed by peer ID. put replaces. get/remove return -ENOENT if the
- * peer is unknown. list calls fn for each contact in peer ID order and stops
- * early if fn returns non-zero. */
+ * peer is unknown; all three return -EINVAL for a peer that is not 64
+ * lowercase hex. list calls fn for each contact in peer ID order and stops
+ * early if fn returns non-zero; fn may call back into the store (even remove
+ * the contact it was given). list returns 0 or -EIO. */
 int store_contact_put(store_t *s, const contact_t *c);
 int store_contact_get(store_t *s, const char *peer, contact_t *out);
 int store_contact_remove(store_t *s, const char *peer);
