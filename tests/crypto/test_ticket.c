@@ -45,18 +45,19 @@ static void test_rejects(void **state) {
       "parley1:",
       "parley2:" ID,
       "PARLEY1:" ID,
-      "parley1:" ID "0",                       /* 65 hex */
-      "parley1:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
-      "parley1:" ID "@",                       /* empty address */
-      "parley1:" ID "@127.0.0.1",              /* no port */
-      "parley1:" ID "@127.0.0.1:0",            /* port 0 */
-      "parley1:" ID "@127.0.0.1:65536",        /* port too big */
-      "parley1:" ID "@127.0.0.1:07760",        /* leading zero */
-      "parley1:" ID "@127.0.0.256:1",          /* bad IPv4 */
-      "parley1:" ID "@::1:7760",               /* IPv6 without brackets */
+      "parley1:" ID "0", /* 65 hex */
+      "parley1:"
+      "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+      "parley1:" ID "@",                /* empty address */
+      "parley1:" ID "@127.0.0.1",       /* no port */
+      "parley1:" ID "@127.0.0.1:0",     /* port 0 */
+      "parley1:" ID "@127.0.0.1:65536", /* port too big */
+      "parley1:" ID "@127.0.0.1:07760", /* leading zero */
+      "parley1:" ID "@127.0.0.256:1",   /* bad IPv4 */
+      "parley1:" ID "@::1:7760",        /* IPv6 without brackets */
       "parley1:" ID "@[::1]7760",
-      "parley1:" ID "@127.0.0.1:1,",           /* trailing comma */
-      "parley1:" ID "@127.0.0.1:1 ",           /* trailing space */
+      "parley1:" ID "@127.0.0.1:1,", /* trailing comma */
+      "parley1:" ID "@127.0.0.1:1 ", /* trailing space */
       "parley1:" ID "@1.1.1.1:1,1.1.1.1:2,1.1.1.1:3,1.1.1.1:4,1.1.1.1:5,"
       "1.1.1.1:6,1.1.1.1:7,1.1.1.1:8,1.1.1.1:9", /* too many */
   };
