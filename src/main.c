@@ -1,20 +1,18 @@
 /* parleyd: parses arguments and wires the modules together around one libuv
  * loop. Everything with logic of its own lives in a module under src/. */
 #include "api/api.h"
+#include "api/call_methods.h"
 #include "api/methods.h"
 #include "api/paths.h"
+#include "call/call.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "crypto/identity.h"
+#include "net/quic.h"
 #include "net/ticket.h"
+#include "signal/dm.h"
 #include "store/store.h"
-
-#include <wolfssl/options.h>
-#include <wolfssl/ssl.h>
-#include <ngtcp2/ngtcp2.h>
-#include <ngtcp2/ngtcp2_crypto.h>
-#include <ngtcp2/ngtcp2_crypto_wolfssl.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,10 +36,12 @@ typedef struct daemon {
   int lock_fd;
   uv_signal_t sigint, sigterm;
   int signals_on;
-  uv_udp_t udp[CONFIG_LISTEN_MAX];
-  size_t n_udp;
-  char listen[CONFIG_LISTEN_MAX][64]; /* bound addresses, real ports */
-  const char *listen_ptrs[CONFIG_LISTEN_MAX];
+  quic_endpoint_t *ep;
+  dm_t *dm;
+  call_mgr_t *calls;
+  api_call_deps_t call_deps;
+  char listen[64]; /* the bound address, real port */
+  const char *listen_ptr;
   char ticket[TICKET_MAX_LEN + 1];
 } daemon_t;
 
@@ -56,8 +56,9 @@ static void usage(FILE *out) {
           "$XDG_DATA_HOME/parley)\n"
           "  --socket PATH     JSON-RPC socket (default "
           "$XDG_RUNTIME_DIR/parley/parleyd.sock)\n"
-          "  --listen ADDR     UDP address for QUIC, ip:port or [ip6]:port;\n"
-          "                    repeat for several (default 0.0.0.0:%d)\n"
+          "  --listen ADDR     UDP address for QUIC, ip:port or [ip6]:port\n"
+          "                    (default 0.0.0.0:%d; [::]:PORT serves IPv4 "
+          "too)\n"
           "  --log-level LVL   error, warn, info or debug (default info)\n"
           "  --help            this text\n"
           "  --version         print the version\n",
@@ -76,7 +77,7 @@ static int parse_args(daemon_t *d, int argc, char **argv) {
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V'},
       {0, 0, 0, 0}};
-  char err[1024];
+  char err[CONFIG_PATH_MAX + 256];
   int explicit_config = 0, c;
   if (config_defaults(&d->cfg, err, sizeof(err)) != 0)
     goto fail;
@@ -98,8 +99,7 @@ static int parse_args(daemon_t *d, int argc, char **argv) {
       return -1;
     }
     if (c == 'c') {
-      if (optarg[0] != '/' ||
-          strlen(optarg) >= sizeof(d->cfg.config_path)) {
+      if (optarg[0] != '/' || strlen(optarg) >= sizeof(d->cfg.config_path)) {
         snprintf(err, sizeof(err), "--config needs an absolute path: %s",
                  optarg);
         goto fail;
@@ -120,27 +120,15 @@ static int parse_args(daemon_t *d, int argc, char **argv) {
   if (config_load_file(&d->cfg, !explicit_config, err, sizeof(err)) != 0)
     goto fail;
 
-  int listen_from_flags = 0;
   optind = 1;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     const char *key = c == 'd'   ? "data_dir"
                       : c == 's' ? "socket"
                       : c == 'v' ? "log_level"
+                      : c == 'l' ? "listen"
                                  : NULL;
-    if (c == 'l') {
-      /* Repeated --listen accumulate; the first one replaces the file's. */
-      char joined[CONFIG_LISTEN_MAX * 64 + 8] = "";
-      for (size_t i = 0; listen_from_flags && i < d->cfg.n_listen; i++)
-        snprintf(joined + strlen(joined), sizeof(joined) - strlen(joined),
-                 "%s,", d->cfg.listen[i]);
-      snprintf(joined + strlen(joined), sizeof(joined) - strlen(joined), "%s",
-               optarg);
-      listen_from_flags = 1;
-      if (config_set(&d->cfg, "listen", joined, err, sizeof(err)) != 0)
-        goto fail;
-    } else if (key && config_set(&d->cfg, key, optarg, err, sizeof(err)) != 0) {
+    if (key && config_set(&d->cfg, key, optarg, err, sizeof(err)) != 0)
       goto fail;
-    }
   }
   return 0;
 fail:
@@ -173,31 +161,16 @@ static int take_lock(daemon_t *d) {
   return 0;
 }
 
-/* Links a trivial use of the QUIC stack so that a broken wolfSSL (built
- * without its QUIC API) or ngtcp2 fails at start-up with a clear message. */
-static int check_quic_stack(void) {
-  ngtcp2_settings settings;
-  ngtcp2_settings_default(&settings);
-  if (wolfSSL_Init() != WOLFSSL_SUCCESS)
-    return -1;
-  WOLFSSL_CTX *ctx = wolfSSL_CTX_new(wolfTLSv1_3_server_method());
-  int ok = ctx && ngtcp2_crypto_wolfssl_configure_server_context(ctx) == 0;
-  if (ctx)
-    wolfSSL_CTX_free(ctx);
-  if (!ok)
-    LOG_ERROR("parleyd", "wolfSSL has no QUIC support (rebuild it with "
-                         "WOLFSSL_QUIC; see scripts/deps.sh)");
-  return ok ? 0 : -1;
-}
-
 /* Expands a wildcard bind address into this host's addresses of the same
  * family, for the ticket; a concrete address is kept as is. */
-static void add_ticket_addrs(ticket_t *t, const struct sockaddr_storage *bound) {
+static void add_ticket_addrs(ticket_t *t,
+                             const struct sockaddr_storage *bound) {
   int wildcard =
       (bound->ss_family == AF_INET &&
        ((const struct sockaddr_in *)bound)->sin_addr.s_addr == INADDR_ANY) ||
       (bound->ss_family == AF_INET6 &&
-       IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)bound)->sin6_addr));
+       IN6_IS_ADDR_UNSPECIFIED(
+           &((const struct sockaddr_in6 *)bound)->sin6_addr));
   if (!wildcard) {
     if (t->n_addrs < TICKET_ADDRS_MAX)
       t->addrs[t->n_addrs++] = *bound;
@@ -210,7 +183,8 @@ static void add_ticket_addrs(ticket_t *t, const struct sockaddr_storage *bound) 
   uint16_t port = ((const struct sockaddr_in *)bound)->sin_port;
   for (int i = 0; i < n && t->n_addrs < TICKET_ADDRS_MAX; i++) {
     struct sockaddr_storage a = {0};
-    if (bound->ss_family == AF_INET && ifs[i].address.address4.sin_family == AF_INET) {
+    if (bound->ss_family == AF_INET &&
+        ifs[i].address.address4.sin_family == AF_INET) {
       memcpy(&a, &ifs[i].address.address4, sizeof(struct sockaddr_in));
       ((struct sockaddr_in *)&a)->sin_port = port;
     } else if (bound->ss_family == AF_INET6 &&
@@ -226,34 +200,94 @@ static void add_ticket_addrs(ticket_t *t, const struct sockaddr_storage *bound) 
   uv_free_interface_addresses(ifs, n);
 }
 
-/* Binds the UDP sockets QUIC will use and builds the ticket from the
- * addresses actually bound (port 0 becomes the kernel's choice). */
-static int bind_listen(daemon_t *d) {
+/* The QUIC endpoint on the listen address, and the ticket built from the
+ * address actually bound (port 0 becomes the kernel's choice). */
+static int start_endpoint(daemon_t *d) {
+  char err[256];
+  int r = quic_endpoint_new(d->loop, &d->identity, d->cfg.listen, NULL, &d->ep,
+                            err, sizeof(err));
+  if (r != 0) {
+    LOG_ERROR("parleyd", "cannot listen on %s: %s", d->cfg.listen, err);
+    return -1;
+  }
+  struct sockaddr_storage sa;
+  quic_endpoint_local_addr(d->ep, &sa);
+  addr_format((const struct sockaddr *)&sa, d->listen, sizeof(d->listen));
+  d->listen_ptr = d->listen;
   ticket_t t = {0};
   memcpy(t.peer, d->identity.public_key, 32);
-  for (size_t i = 0; i < d->cfg.n_listen; i++) {
-    struct sockaddr_storage sa;
-    const char *text = d->cfg.listen[i];
-    if (addr_parse(text, strlen(text), &sa) != 0) {
-      LOG_ERROR("parleyd", "bad listen address '%s' (want ip:port or [ip6]:port)",
-                text);
-      return -1;
-    }
-    uv_udp_t *u = &d->udp[d->n_udp];
-    uv_udp_init(d->loop, u);
-    d->n_udp++;
-    int r = uv_udp_bind(u, (const struct sockaddr *)&sa, 0);
-    if (r != 0) {
-      LOG_ERROR("parleyd", "cannot listen on %s: %s", text, uv_strerror(r));
-      return -1;
-    }
-    int len = sizeof(sa);
-    uv_udp_getsockname(u, (struct sockaddr *)&sa, &len);
-    addr_format((const struct sockaddr *)&sa, d->listen[i], sizeof(d->listen[i]));
-    d->listen_ptrs[i] = d->listen[i];
-    add_ticket_addrs(&t, &sa);
-  }
+  add_ticket_addrs(&t, &sa);
   return ticket_format(&t, d->ticket, sizeof(d->ticket)) < 0 ? -1 : 0;
+}
+
+/* ---- wiring: the call manager, the DM transport, the store, the API ---- */
+
+static int wire_send_signal(void *ctx, const uint8_t peer[32],
+                            const callsignal_t *cs, uint64_t token) {
+  daemon_t *d = ctx;
+  return dm_send(d->dm, peer, cs, token);
+}
+
+static void wire_event(void *ctx, const char *name, json_t *params) {
+  daemon_t *d = ctx;
+  if (d->api)
+    api_broadcast(d->api, name, params);
+  else
+    json_decref(params);
+}
+
+static bool wire_is_contact(void *ctx, const uint8_t peer[32]) {
+  daemon_t *d = ctx;
+  char hex[65];
+  contact_t c;
+  hex_encode(hex, peer, 32);
+  return store_contact_get(d->store, hex, &c) == 0;
+}
+
+static void wire_on_signal(void *ctx, const uint8_t peer[32],
+                           const callsignal_t *cs) {
+  daemon_t *d = ctx;
+  call_mgr_on_signal(d->calls, peer, cs);
+}
+
+static void wire_on_send_done(void *ctx, uint64_t token, bool delivered) {
+  daemon_t *d = ctx;
+  if (d->calls)
+    call_mgr_send_done(d->calls, token, delivered);
+}
+
+/* A contact's addresses, parsed; unparsable ones are skipped. */
+static size_t wire_peer_addrs(void *ctx, const uint8_t peer[32],
+                              struct sockaddr_storage *out, size_t max) {
+  daemon_t *d = ctx;
+  char hex[65];
+  contact_t c;
+  size_t n = 0;
+  hex_encode(hex, peer, 32);
+  if (store_contact_get(d->store, hex, &c) != 0)
+    return 0;
+  for (size_t i = 0; i < c.n_addrs && n < max; i++)
+    if (addr_parse(c.addrs[i], strlen(c.addrs[i]), &out[n]) == 0)
+      n++;
+  return n;
+}
+
+static int start_calls(daemon_t *d) {
+  static const dm_ops_t dm_ops = {wire_on_signal, wire_on_send_done,
+                                  wire_peer_addrs};
+  static const call_mgr_ops_t call_ops = {wire_send_signal, wire_event,
+                                          wire_is_contact};
+  call_mgr_opts_t opts;
+  call_mgr_opts_default(&opts);
+  opts.ring_timeout_ms = d->cfg.ring_timeout_ms;
+  opts.accept_from = d->cfg.accept_calls_from_anyone ? CALL_POLICY_ANYONE
+                                                     : CALL_POLICY_CONTACTS;
+  opts.offers_per_minute = d->cfg.offers_per_minute;
+  d->dm = dm_new(d->loop, d->ep, d->store, &d->identity, &dm_ops, d);
+  d->calls = call_mgr_new(d->loop, d->store, d->identity.public_key, &opts,
+                          &call_ops, d);
+  d->call_deps = (api_call_deps_t){.calls = d->calls, .store = d->store};
+  return d->dm && d->calls ? 0 : -1;
 }
 
 static void on_closed(uv_handle_t *h) {
@@ -266,12 +300,19 @@ static void shutdown_daemon(daemon_t *d) {
     uv_close((uv_handle_t *)&d->sigterm, on_closed);
     d->signals_on = 0;
   }
+  /* Calls end first (they still send End and write records), then the
+   * transports close, then the API goes. */
+  call_mgr_free(d->calls);
+  d->calls = NULL;
+  dm_close(d->dm);
+  if (d->ep)
+    quic_endpoint_free(d->ep);
+  d->ep = NULL;
+  dm_free(d->dm);
+  d->dm = NULL;
   if (d->api)
     api_server_close(d->api);
   d->api = NULL;
-  for (size_t i = 0; i < d->n_udp; i++)
-    uv_close((uv_handle_t *)&d->udp[i], on_closed);
-  d->n_udp = 0;
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -298,7 +339,7 @@ static int start(daemon_t *d) {
   }
   if (store_open(&d->store, d->cfg.data_dir) != 0)
     return -1;
-  if (check_quic_stack() != 0 || bind_listen(d) != 0)
+  if (start_endpoint(d) != 0 || start_calls(d) != 0)
     return -1;
   if (!d->cfg.socket_path[0] &&
       api_default_socket_path(d->cfg.socket_path, sizeof(d->cfg.socket_path)) !=
@@ -310,12 +351,15 @@ static int start(daemon_t *d) {
   d->deps = (api_deps_t){.store = d->store,
                          .identity = &d->identity,
                          .ticket = d->ticket,
-                         .listen = d->listen_ptrs,
-                         .n_listen = d->cfg.n_listen,
+                         .calls = d->calls,
+                         .listen = &d->listen_ptr,
+                         .n_listen = 1,
                          .socket_path = d->cfg.socket_path,
                          .started_at = time_now_s()};
   if (api_server_start(&d->api, d->loop, d->cfg.socket_path, api_core_methods,
-                       api_core_methods_count, &d->deps) != 0)
+                       api_core_methods_count, &d->deps) != 0 ||
+      api_server_add_methods(d->api, api_call_methods, api_call_methods_count,
+                             &d->call_deps) != 0)
     return -1;
   d->deps.server = d->api;
 
@@ -345,7 +389,7 @@ int main(int argc, char **argv) {
     printf("peer id: %s\nticket:  %s\nsocket:  %s\nparleyd: ready\n",
            d.identity.peer_id, d.ticket, d.cfg.socket_path);
     fflush(stdout);
-    LOG_INFO("parleyd", "listening on %s, API on %s", d.listen[0],
+    LOG_INFO("parleyd", "listening on %s, API on %s", d.listen,
              d.cfg.socket_path);
   }
   uv_run(d.loop, UV_RUN_DEFAULT);

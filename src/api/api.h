@@ -60,6 +60,12 @@ int api_server_start(api_server_t **out, uv_loop_t *loop,
                      const char *socket_path, const api_method_t *methods,
                      size_t n_methods, void *ctx);
 
+/* Adds another method table (e.g. the calls' methods) with its own ctx.
+ * Tables are searched in the order added; the first match wins. Returns 0,
+ * -EINVAL, or -ENOSPC beyond 8 tables. */
+int api_server_add_methods(api_server_t *s, const api_method_t *methods,
+                           size_t n_methods, void *ctx);
+
 /* Closes every client and the listener and unlinks the socket. The server
  * is freed once libuv has closed its handles (run the loop afterwards). */
 void api_server_close(api_server_t *s);

@@ -8,6 +8,7 @@
 #define PARLEY_API_METHODS_H
 
 #include "api/api.h"
+#include "call/call.h"
 #include "crypto/identity.h"
 #include "store/store.h"
 
@@ -16,6 +17,7 @@
 
 typedef struct api_deps {
   store_t *store;
+  call_mgr_t *calls;             /* for status' active_calls; may be NULL */
   const identity_t *identity;
   const char *ticket;            /* this daemon's ticket (net/ticket.h) */
   const char *const *listen;     /* listen addresses, "ip:port" */

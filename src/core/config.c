@@ -12,14 +12,20 @@ static const char config__template[] =
     "# parleyd configuration. Lines are \"key = value\"; '#' comments.\n"
     "# Command-line flags override these.\n"
     "#\n"
-    "# UDP address(es) for QUIC, up to 4, comma-separated:\n"
+    "# UDP address for QUIC (one socket; [::]:PORT serves IPv4 too):\n"
     "# listen = 0.0.0.0:7760\n"
     "# Where identity, contacts and call history live:\n"
     "# data_dir = ~/.local/share/parley\n"
     "# The JSON-RPC socket:\n"
     "# socket = $XDG_RUNTIME_DIR/parley/parleyd.sock\n"
     "# error | warn | info | debug:\n"
-    "# log_level = info\n";
+    "# log_level = info\n"
+    "# Who may call: contacts | anyone\n"
+    "# accept_calls_from = contacts\n"
+    "# Seconds an unanswered call rings before it ends as missed:\n"
+    "# ring_timeout = 45\n"
+    "# Offers one peer may send per minute before they are dropped:\n"
+    "# offers_per_minute = 6\n";
 
 static int config__err(char *err, size_t size, const char *fmt, const char *a) {
   if (err)
@@ -53,10 +59,10 @@ int config_defaults(parley_config_t *cfg, char *err, size_t err_size) {
                        "cannot find a home: set HOME or XDG_CONFIG_HOME and "
                        "XDG_DATA_HOME%s",
                        "");
-  snprintf(cfg->listen[0], sizeof(cfg->listen[0]), "0.0.0.0:%d",
-           CONFIG_DEFAULT_PORT);
-  cfg->n_listen = 1;
+  snprintf(cfg->listen, sizeof(cfg->listen), "0.0.0.0:%d", CONFIG_DEFAULT_PORT);
   cfg->log_level = LOG_LEVEL_INFO;
+  cfg->ring_timeout_ms = 45000;
+  cfg->offers_per_minute = 6;
   return 0;
 }
 
@@ -70,32 +76,18 @@ static int config__copy_path(char *dst, const char *value, char *err,
   return 0;
 }
 
-/* "a, b, c": each must parse as an address (checked by the endpoint when it
- * binds; here only the shape and the count). */
+/* The shape only ("host:port"); the endpoint parses it when it binds. */
 static int config__set_listen(parley_config_t *cfg, const char *value,
                               char *err, size_t err_size) {
-  size_t n = 0;
-  const char *p = value;
-  while (*p) {
-    while (*p == ' ' || *p == ',')
-      p++;
-    if (!*p)
-      break;
-    size_t len = strcspn(p, ", ");
-    if (n == CONFIG_LISTEN_MAX)
-      return config__err(err, err_size, "too many listen addresses (max 4)%s",
-                         "");
-    if (len >= sizeof(cfg->listen[0]) || !memchr(p, ':', len))
-      return config__err(err, err_size,
-                         "bad listen address (want ip:port): %s", value);
-    memcpy(cfg->listen[n], p, len);
-    cfg->listen[n][len] = '\0';
-    n++;
-    p += len;
-  }
-  if (n == 0)
-    return config__err(err, err_size, "listen needs an address%s", "");
-  cfg->n_listen = n;
+  if (strchr(value, ',') || strchr(value, ' '))
+    return config__err(err, err_size,
+                       "only one listen address ([::]:PORT serves IPv4 and "
+                       "IPv6): %s",
+                       value);
+  if (strlen(value) >= sizeof(cfg->listen) || !strchr(value, ':'))
+    return config__err(err, err_size, "bad listen address (want ip:port): %s",
+                       value);
+  strcpy(cfg->listen, value);
   return 0;
 }
 
@@ -113,6 +105,35 @@ int config_set(parley_config_t *cfg, const char *key, const char *value,
                          "log_level must be error, warn, info or debug, not "
                          "'%s'",
                          value);
+    return 0;
+  }
+  if (strcmp(key, "accept_calls_from") == 0) {
+    if (strcmp(value, "contacts") && strcmp(value, "anyone"))
+      return config__err(err, err_size,
+                         "accept_calls_from must be contacts or anyone, not "
+                         "'%s'",
+                         value);
+    cfg->accept_calls_from_anyone = strcmp(value, "anyone") == 0;
+    return 0;
+  }
+  if (strcmp(key, "ring_timeout") == 0) {
+    char *end;
+    double v = strtod(value, &end);
+    if (end == value || *end || !(v >= 0.1 && v <= 3600))
+      return config__err(err, err_size,
+                         "ring_timeout must be seconds in 0.1..3600, not "
+                         "'%s'",
+                         value);
+    cfg->ring_timeout_ms = (unsigned)(v * 1000);
+    return 0;
+  }
+  if (strcmp(key, "offers_per_minute") == 0) {
+    char *end;
+    long v = strtol(value, &end, 10);
+    if (end == value || *end || v < 1 || v > 10000)
+      return config__err(err, err_size,
+                         "offers_per_minute must be 1..10000, not '%s'", value);
+    cfg->offers_per_minute = (unsigned)v;
     return 0;
   }
   return config__err(err, err_size, "unknown setting '%s'", key);
@@ -149,8 +170,7 @@ int config_load_file(parley_config_t *cfg, int create_missing, char *err,
   if (!f) {
     if (errno != ENOENT)
       return config__err(err, err_size, "cannot read %s", cfg->config_path);
-    return create_missing ? config__create(cfg->config_path, err, err_size)
-                          : 0;
+    return create_missing ? config__create(cfg->config_path, err, err_size) : 0;
   }
   int rc = config_load_stream(cfg, f, cfg->config_path, err, err_size);
   fclose(f);

@@ -17,7 +17,6 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#define CONFIG_LISTEN_MAX 4
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_DEFAULT_PORT 7760
 
@@ -25,9 +24,11 @@ typedef struct parley_config {
   char config_path[CONFIG_PATH_MAX];
   char data_dir[CONFIG_PATH_MAX];
   char socket_path[CONFIG_PATH_MAX]; /* "" until resolved by the API */
-  size_t n_listen;
-  char listen[CONFIG_LISTEN_MAX][64]; /* "ip:port" / "[ip6]:port" */
+  char listen[64]; /* "ip:port" / "[ip6]:port"; one UDP socket */
   enum log_level log_level;
+  int accept_calls_from_anyone; /* accept_calls_from = contacts | anyone */
+  unsigned ring_timeout_ms;     /* ring_timeout = seconds (decimals ok) */
+  unsigned offers_per_minute;   /* per peer, before offers are dropped */
 } parley_config_t;
 
 /* Fills defaults from the environment (XDG_CONFIG_HOME, XDG_DATA_HOME, HOME).

@@ -32,8 +32,7 @@ static void test_defaults(void **state) {
   assert_int_equal(config_defaults(&cfg, err, sizeof(err)), 0);
   assert_string_equal(cfg.config_path, "/x/conf/parley/parleyd.conf");
   assert_string_equal(cfg.data_dir, "/x/data/parley");
-  assert_int_equal(cfg.n_listen, 1);
-  assert_string_equal(cfg.listen[0], "0.0.0.0:7760");
+  assert_string_equal(cfg.listen, "0.0.0.0:7760");
 
   unsetenv("XDG_CONFIG_HOME");
   unsetenv("XDG_DATA_HOME");
@@ -51,18 +50,22 @@ static void test_file(void **state) {
   assert_int_equal(config_defaults(&cfg, err, sizeof(err)), 0);
   assert_int_equal(load_text(&cfg,
                              "# comment\n\n"
-                             "listen = 127.0.0.1:5000, [::1]:5001 # trailing\n"
+                             "listen = [::1]:5001 # trailing\n"
                              "  data_dir=/srv/parley\n"
                              "log_level = debug\n"
-                             "socket = /run/p.sock\n",
+                             "socket = /run/p.sock\n"
+                             "accept_calls_from = anyone\n"
+                             "ring_timeout = 1.5\n"
+                             "offers_per_minute = 20\n",
                              err, sizeof(err)),
                    0);
-  assert_int_equal(cfg.n_listen, 2);
-  assert_string_equal(cfg.listen[0], "127.0.0.1:5000");
-  assert_string_equal(cfg.listen[1], "[::1]:5001");
+  assert_string_equal(cfg.listen, "[::1]:5001");
   assert_string_equal(cfg.data_dir, "/srv/parley");
   assert_string_equal(cfg.socket_path, "/run/p.sock");
   assert_int_equal(cfg.log_level, LOG_LEVEL_DEBUG);
+  assert_int_equal(cfg.accept_calls_from_anyone, 1);
+  assert_int_equal(cfg.ring_timeout_ms, 1500);
+  assert_int_equal(cfg.offers_per_minute, 20);
 }
 
 static void test_file_errors(void **state) {
@@ -75,8 +78,11 @@ static void test_file_errors(void **state) {
       {"log_level = loud\n", "test.conf:1: log_level must be"},
       {"data_dir = relative/dir\n", "test.conf:1: path must be absolute"},
       {"listen = nowhere\n", "test.conf:1: bad listen address"},
-      {"listen = 1.1.1.1:1,1.1.1.1:2,1.1.1.1:3,1.1.1.1:4,1.1.1.1:5\n",
-       "test.conf:1: too many listen addresses"},
+      {"listen = 1.1.1.1:1,1.1.1.1:2\n", "test.conf:1: only one listen"},
+      {"accept_calls_from = friends\n", "test.conf:1: accept_calls_from"},
+      {"ring_timeout = soon\n", "test.conf:1: ring_timeout must be"},
+      {"ring_timeout = 0\n", "test.conf:1: ring_timeout must be"},
+      {"offers_per_minute = -1\n", "test.conf:1: offers_per_minute"},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     parley_config_t cfg;

@@ -1,0 +1,174 @@
+/* The API methods of calls; see call_methods.h and docs/api.md. */
+#include "api/call_methods.h"
+
+#include "api/params.h"
+#include "core/util.h"
+#include "crypto/identity.h"
+#include "net/ticket.h"
+
+#include <string.h>
+
+static const char *const call_id_only[] = {"call_id"};
+
+/* The peer to call: a contact's peer ID, or a ticket (whose addresses are
+ * saved in the contact, creating it if needed: calling someone is trusting
+ * them to call back). */
+static int resolve_peer(api_call_deps_t *d, const char *text, uint8_t out[32],
+                        api_error_t *err) {
+  if (strncmp(text, TICKET_PREFIX, strlen(TICKET_PREFIX)) != 0) {
+    contact_t c;
+    if (peer_id_parse(text, out) != 0)
+      return api_fail(err, API_ERR_INVALID_PARAMS,
+                      "peer must be a 64-hex peer ID or a ticket");
+    if (store_contact_get(d->store, text, &c) != 0)
+      return api_fail(err, API_ERR_UNKNOWN_PEER,
+                      "unknown peer %.16s...: add it as a contact or call "
+                      "its ticket",
+                      text);
+    return 0;
+  }
+  ticket_t t;
+  char why[128];
+  if (ticket_parse(text, &t, why, sizeof(why)) != 0)
+    return api_fail(err, API_ERR_INVALID_PARAMS, "%s", why);
+  if (t.n_addrs == 0)
+    return api_fail(err, API_ERR_INVALID_PARAMS,
+                    "the ticket has no address to call");
+  contact_t c = {0};
+  hex_encode(c.peer, t.peer, 32);
+  contact_t old;
+  if (store_contact_get(d->store, c.peer, &old) == 0)
+    memcpy(c.name, old.name, sizeof(c.name));
+  for (size_t i = 0; i < t.n_addrs && i < STORE_ADDRS_MAX; i++)
+    addr_format((const struct sockaddr *)&t.addrs[i], c.addrs[c.n_addrs++],
+                sizeof(c.addrs[0]));
+  if (store_contact_put(d->store, &c) != 0)
+    return api_fail(err, API_ERR_STORAGE, "cannot save the contact");
+  memcpy(out, t.peer, 32);
+  return 0;
+}
+
+static int call_error(int r, api_error_t *err) {
+  switch (r) {
+  case CALL_ERR_NOT_FOUND:
+    return api_fail(err, API_ERR_NO_SUCH_CALL, "no such call");
+  case CALL_ERR_BUSY:
+    return api_fail(err, API_ERR_BUSY, "already in a call");
+  case CALL_ERR_STATE:
+    return api_fail(err, API_ERR_INVALID_STATE,
+                    "not possible in the call's current state");
+  case CALL_ERR_SEND:
+    return api_fail(err, API_ERR_PEER_UNREACHABLE,
+                    "peer unreachable: no address known or none answered");
+  case CALL_ERR_SELF:
+    return api_fail(err, API_ERR_INVALID_PARAMS, "cannot call yourself");
+  default:
+    return api_fail(err, API_ERR_INTERNAL, "call error %d", r);
+  }
+}
+
+static int m_start_call(void *ctx, api_client_t *client, json_t *params,
+                        json_t **result, api_error_t *err) {
+  api_call_deps_t *d = ctx;
+  static const char *const names[] = {"peer", "video"};
+  const char *peer_text;
+  bool video = false;
+  uint8_t peer[32];
+  if (api_params_only(params, names, 2, err) != 0 ||
+      api_param_string(params, 0, "peer", true, TICKET_MAX_LEN, &peer_text,
+                       err) != 0 ||
+      api_param_bool(params, 1, "video", false, &video, NULL, err) != 0 ||
+      resolve_peer(d, peer_text, peer, err) != 0)
+    return -1;
+  call_info_t info;
+  int r = call_start(d->calls, peer, video, &info);
+  if (r != 0)
+    return call_error(r, err);
+  *result = call_info_json(&info);
+  return 0;
+}
+
+/* answer_call, end_call: {call_id}. */
+static int with_call_id(json_t *params, const char **id, api_error_t *err) {
+  if (api_params_only(params, call_id_only, 1, err) != 0 ||
+      api_param_string(params, 0, "call_id", true, 64, id, err) != 0)
+    return -1;
+  return 0;
+}
+
+static int m_answer_call(void *ctx, api_client_t *client, json_t *params,
+                         json_t **result, api_error_t *err) {
+  api_call_deps_t *d = ctx;
+  const char *id;
+  if (with_call_id(params, &id, err) != 0)
+    return -1;
+  int r = call_answer(d->calls, id);
+  if (r != 0)
+    return call_error(r, err);
+  *result = json_object();
+  return 0;
+}
+
+static int m_end_call(void *ctx, api_client_t *client, json_t *params,
+                      json_t **result, api_error_t *err) {
+  api_call_deps_t *d = ctx;
+  const char *id;
+  if (with_call_id(params, &id, err) != 0)
+    return -1;
+  int r = call_end(d->calls, id);
+  if (r != 0)
+    return call_error(r, err);
+  *result = json_object();
+  return 0;
+}
+
+static int m_reject_call(void *ctx, api_client_t *client, json_t *params,
+                         json_t **result, api_error_t *err) {
+  api_call_deps_t *d = ctx;
+  static const char *const names[] = {"call_id", "reason"};
+  const char *id, *reason;
+  if (api_params_only(params, names, 2, err) != 0 ||
+      api_param_string(params, 0, "call_id", true, 64, &id, err) != 0 ||
+      api_param_string(params, 1, "reason", false, CALLSIGNAL_REASON_MAX,
+                       &reason, err) != 0)
+    return -1;
+  for (const char *p = reason; p && *p; p++)
+    if (*p < 0x20 || *p > 0x7e)
+      return api_fail(err, API_ERR_INVALID_PARAMS,
+                      "reason must be printable ASCII");
+  int r = call_reject(d->calls, id, reason);
+  if (r != 0)
+    return call_error(r, err);
+  *result = json_object();
+  return 0;
+}
+
+static int m_list_calls(void *ctx, api_client_t *client, json_t *params,
+                        json_t **result, api_error_t *err) {
+  api_call_deps_t *d = ctx;
+  const char *id = NULL;
+  if (api_params_only(params, call_id_only, 1, err) != 0 ||
+      api_param_string(params, 0, "call_id", false, 64, &id, err) != 0)
+    return -1;
+  call_info_t infos[16];
+  size_t n;
+  if (id) {
+    if (call_mgr_get(d->calls, id, &infos[0]) != 0)
+      return api_fail(err, API_ERR_NO_SUCH_CALL, "no such call");
+    n = 1;
+  } else {
+    n = call_mgr_list(d->calls, infos, ARRAY_SIZE(infos));
+  }
+  json_t *arr = json_array();
+  for (size_t i = 0; i < n; i++)
+    json_array_append_new(arr, call_info_json(&infos[i]));
+  *result = arr;
+  return 0;
+}
+
+const api_method_t api_call_methods[] = {
+    {"start_call", m_start_call},   {"answer_call", m_answer_call},
+    {"reject_call", m_reject_call}, {"end_call", m_end_call},
+    {"list_calls", m_list_calls},
+};
+const size_t api_call_methods_count = ARRAY_SIZE(api_call_methods);

@@ -1,0 +1,18 @@
+/* The API methods of calls: start_call, answer_call, reject_call, end_call,
+ * list_calls. ctx is an api_call_deps_t. Threads: loop thread only. */
+#ifndef PARLEY_API_CALL_METHODS_H
+#define PARLEY_API_CALL_METHODS_H
+
+#include "api/api.h"
+#include "call/call.h"
+#include "store/store.h"
+
+typedef struct api_call_deps {
+  call_mgr_t *calls;
+  store_t *store;
+} api_call_deps_t;
+
+extern const api_method_t api_call_methods[];
+extern const size_t api_call_methods_count;
+
+#endif
