@@ -17,14 +17,14 @@
 
 typedef struct api_deps {
   store_t *store;
-  call_mgr_t *calls;             /* for status' active_calls; may be NULL */
+  call_mgr_t *calls; /* for status' active_calls; may be NULL */
   const identity_t *identity;
-  const char *ticket;            /* this daemon's ticket (net/ticket.h) */
-  const char *const *listen;     /* listen addresses, "ip:port" */
+  const char *ticket;        /* this daemon's ticket (net/ticket.h) */
+  const char *const *listen; /* listen addresses, "ip:port" */
   size_t n_listen;
   const char *socket_path;
-  uint64_t started_at;           /* Unix seconds */
-  api_server_t *server;          /* set once the server runs */
+  uint64_t started_at;  /* Unix seconds */
+  api_server_t *server; /* set once the server runs */
 } api_deps_t;
 
 extern const api_method_t api_core_methods[];
