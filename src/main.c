@@ -275,8 +275,9 @@ static size_t wire_peer_addrs(void *ctx, const uint8_t peer[32],
 static int start_calls(daemon_t *d) {
   static const dm_ops_t dm_ops = {wire_on_signal, wire_on_send_done,
                                   wire_peer_addrs};
-  static const call_mgr_ops_t call_ops = {wire_send_signal, wire_event,
-                                          wire_is_contact};
+  static const call_mgr_ops_t call_ops = {.send_signal = wire_send_signal,
+                                          .event = wire_event,
+                                          .is_contact = wire_is_contact};
   call_mgr_opts_t opts;
   call_mgr_opts_default(&opts);
   opts.ring_timeout_ms = d->cfg.ring_timeout_ms;

@@ -150,6 +150,8 @@ static void call__set_state(call_t *c, enum call_state state,
     return;
   uv_timer_stop(&c->timer);
   call__refresh_duration(c);
+  if (c->answered_ms && m->ops.media_stop)
+    m->ops.media_stop(m->ctx, c->info.call_id);
   if (how->record)
     call__write_record(c, how->reason);
   call__emit(m, "call-ended",
@@ -166,15 +168,31 @@ static void call__end(call_t *c, enum call_end_reason reason,
   call__set_state(c, CALL_STATE_ENDED, &how);
 }
 
+static void call__on_link_timeout(uv_timer_t *t);
+static int call__send(call_t *c, enum callsignal_kind kind, const char *reason);
+
+/* Answered: media starts (connecting), or the call is active at once when
+ * there is no media to start. */
 static void call__activate(call_t *c, bool peer_video) {
-  c->answered_ms = uv_now(c->mgr->loop);
+  call_mgr_t *m = c->mgr;
+  c->answered_ms = uv_now(m->loop);
   c->info.video = c->info.video && peer_video;
-  c->info.had_video = c->info.had_video || c->info.video;
   uv_timer_stop(&c->timer);
-  call__set_state(c, CALL_STATE_ACTIVE, NULL);
-  call__emit(c->mgr, "call-answered",
+  call__emit(m, "call-answered",
              json_pack("{s:s, s:b}", "call_id", c->info.call_id, "video",
                        c->info.video));
+  if (!m->ops.media_start) {
+    c->info.had_video = c->info.video;
+    call__set_state(c, CALL_STATE_ACTIVE, NULL);
+    return;
+  }
+  call__set_state(c, CALL_STATE_CONNECTING, NULL);
+  if (m->ops.media_start(m->ctx, &c->info, c->peer, c->secret) != 0) {
+    call__send(c, CALLSIGNAL_END, NULL);
+    call__end(c, CALL_END_FAILED, "cannot start media");
+    return;
+  }
+  uv_timer_start(&c->timer, call__on_link_timeout, CALL_CONNECT_TIMEOUT_MS, 0);
 }
 
 /* Asks the transport to send a signal of this kind for the call. */
@@ -193,6 +211,39 @@ static int call__send(call_t *c, enum callsignal_kind kind,
                                   c->serial * 8 + (uint64_t)kind);
   sodium_memzero(cs.call_secret, sizeof(cs.call_secret));
   return r;
+}
+
+/* The media link did not come up (or back) in time. */
+static void call__on_link_timeout(uv_timer_t *t) {
+  call_t *c = t->data;
+  call__send(c, CALLSIGNAL_END, NULL);
+  call__end(c, CALL_END_FAILED,
+            c->info.state == CALL_STATE_CONNECTING ? "media link never came up"
+                                                   : "media link lost");
+}
+
+void call_mgr_media_event(call_mgr_t *m, const char *call_id, bool up) {
+  call_t *c = call__find(m, call_id);
+  if (!c)
+    return;
+  enum call_state s = c->info.state;
+  if (up && (s == CALL_STATE_CONNECTING || s == CALL_STATE_RECONNECTING)) {
+    /* Until the video pipeline reports frames, a video call counts as
+     * having had video once its media link is up. */
+    c->info.had_video = c->info.had_video || c->info.video;
+    uv_timer_stop(&c->timer);
+    call__set_state(c, CALL_STATE_ACTIVE, NULL);
+  } else if (!up && s == CALL_STATE_ACTIVE) {
+    call__set_state(c, CALL_STATE_RECONNECTING, NULL);
+    uv_timer_start(&c->timer, call__on_link_timeout, CALL_RECONNECT_TIMEOUT_MS,
+                   0);
+  }
+}
+
+void call_mgr_mark_video(call_mgr_t *m, const char *call_id) {
+  call_t *c = call__find(m, call_id);
+  if (c)
+    c->info.had_video = true;
 }
 
 static void call__on_ring_timeout(uv_timer_t *t) {
@@ -329,7 +380,9 @@ int call_end(call_mgr_t *m, const char *call_id) {
     call__send(c, CALLSIGNAL_END, NULL);
     call__end(c, CALL_END_MISSED, "cancelled");
     return 0;
+  case CALL_STATE_CONNECTING:
   case CALL_STATE_ACTIVE:
+  case CALL_STATE_RECONNECTING:
     call__send(c, CALLSIGNAL_END, NULL);
     call__end(c, CALL_END_COMPLETED, "hung up");
     return 0;
@@ -479,7 +532,7 @@ void call_mgr_on_signal(call_mgr_t *m, const uint8_t peer[32],
       call__end(c, CALL_END_REJECTED, cs->reason[0] ? cs->reason : "rejected");
     break;
   case CALLSIGNAL_END:
-    if (c->info.state == CALL_STATE_ACTIVE)
+    if (c->answered_ms)
       call__end(c, CALL_END_COMPLETED, "peer hung up");
     else
       call__end(c, CALL_END_MISSED, "cancelled by the caller");
@@ -495,7 +548,7 @@ void call_mgr_send_done(call_mgr_t *m, uint64_t token, bool ok) {
   if (ok || !c)
     return;
   if ((kind == CALLSIGNAL_OFFER && c->info.state == CALL_STATE_RINGING) ||
-      (kind == CALLSIGNAL_ANSWER && c->info.state == CALL_STATE_ACTIVE))
+      (kind == CALLSIGNAL_ANSWER && c->answered_ms))
     call__end(c, CALL_END_FAILED, "peer unreachable");
 }
 

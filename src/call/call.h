@@ -25,11 +25,16 @@
 #define CALL_MAX_CALLS 16
 
 enum call_state {
-  CALL_STATE_RINGING,  /* outgoing: Offer sent, waiting for an answer */
-  CALL_STATE_INCOMING, /* incoming: Offer received, user not decided */
-  CALL_STATE_ACTIVE,   /* answered */
+  CALL_STATE_RINGING,      /* outgoing: Offer sent, waiting for an answer */
+  CALL_STATE_INCOMING,     /* incoming: Offer received, user not decided */
+  CALL_STATE_CONNECTING,   /* answered; the media link is being set up */
+  CALL_STATE_ACTIVE,       /* answered, media link up */
+  CALL_STATE_RECONNECTING, /* media link lost; waiting for it to return */
   CALL_STATE_ENDED,
 };
+
+#define CALL_CONNECT_TIMEOUT_MS 10000  /* answer -> media link up */
+#define CALL_RECONNECT_TIMEOUT_MS 5000 /* link lost -> back up */
 
 enum call_policy { CALL_POLICY_CONTACTS = 0, CALL_POLICY_ANYONE = 1 };
 
@@ -62,12 +67,17 @@ typedef struct call_info {
  * the peer could not be reached or refused the envelope); it returns 0 or a
  * negative code if it cannot even try (then no done call follows). event
  * receives a notification name and its params (stolen). is_contact says
- * whether peer is in the contacts. */
+ * whether peer is in the contacts. media_start (may be NULL: the call is
+ * active at once) starts the call's media once it is answered and reports
+ * through call_mgr_media_event(); media_stop ends it. */
 typedef struct call_mgr_ops {
   int (*send_signal)(void *ctx, const uint8_t peer[32], const callsignal_t *cs,
                      uint64_t token);
   void (*event)(void *ctx, const char *name, json_t *params);
   bool (*is_contact)(void *ctx, const uint8_t peer[32]);
+  int (*media_start)(void *ctx, const call_info_t *ci, const uint8_t peer[32],
+                     const uint8_t secret[CALLSIGNAL_SECRET_LEN]);
+  void (*media_stop)(void *ctx, const char *call_id);
 } call_mgr_ops_t;
 
 typedef struct call_mgr_opts {
@@ -99,6 +109,12 @@ void call_mgr_on_signal(call_mgr_t *m, const uint8_t peer[32],
                         const callsignal_t *cs);
 /* The outcome of a send_signal. */
 void call_mgr_send_done(call_mgr_t *m, uint64_t token, bool ok);
+
+/* The call's media link came up (up) or went down. */
+void call_mgr_media_event(call_mgr_t *m, const char *call_id, bool up);
+
+/* Video flowed in the call at some point (for the record's had_video). */
+void call_mgr_mark_video(call_mgr_t *m, const char *call_id);
 
 /* Live calls (not ended): fills up to max infos, returns the count. */
 size_t call_mgr_list(call_mgr_t *m, call_info_t *out, size_t max);

@@ -87,7 +87,8 @@ static bool is_contact(void *ctx, const uint8_t peer[32]) {
   return s->is_contact;
 }
 
-static const call_mgr_ops_t ops = {send_signal, on_event, is_contact};
+static const call_mgr_ops_t ops = {
+    .send_signal = send_signal, .event = on_event, .is_contact = is_contact};
 
 static void side_init(side_t *s, uint8_t first_byte, call_mgr_opts_t *o) {
   memset(s->key, 0x11, 32);
