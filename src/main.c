@@ -5,6 +5,7 @@
 #include "api/methods.h"
 #include "api/paths.h"
 #include "call/call.h"
+#include "call/media.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -39,6 +40,7 @@ typedef struct daemon {
   quic_endpoint_t *ep;
   dm_t *dm;
   call_mgr_t *calls;
+  media_mgr_t *media;
   api_call_deps_t call_deps;
   char listen[64]; /* the bound address, real port */
   const char *listen_ptr;
@@ -272,12 +274,41 @@ static size_t wire_peer_addrs(void *ctx, const uint8_t peer[32],
   return n;
 }
 
+/* The media link dials the callee where the signaling reached it, else
+ * at its contact's first address. */
+static int wire_media_start(void *ctx, const call_info_t *ci,
+                            const uint8_t peer[32],
+                            const uint8_t secret[CALLSIGNAL_SECRET_LEN]) {
+  daemon_t *d = ctx;
+  struct sockaddr_storage sa = {0};
+  if (ci->direction == CALL_DIR_OUTGOING && dm_peer_addr(d->dm, peer, &sa) &&
+      wire_peer_addrs(d, peer, &sa, 1) == 0)
+    return -1;
+  return media_mgr_start(d->media, ci, peer, secret,
+                         (const struct sockaddr *)&sa);
+}
+
+static void wire_media_stop(void *ctx, const char *call_id) {
+  daemon_t *d = ctx;
+  media_mgr_stop(d->media, call_id);
+}
+
+static void wire_on_link(void *ctx, const char *call_id, bool up) {
+  daemon_t *d = ctx;
+  if (d->calls)
+    call_mgr_media_event(d->calls, call_id, up);
+}
+
 static int start_calls(daemon_t *d) {
   static const dm_ops_t dm_ops = {wire_on_signal, wire_on_send_done,
                                   wire_peer_addrs};
   static const call_mgr_ops_t call_ops = {.send_signal = wire_send_signal,
                                           .event = wire_event,
-                                          .is_contact = wire_is_contact};
+                                          .is_contact = wire_is_contact,
+                                          .media_start = wire_media_start,
+                                          .media_stop = wire_media_stop};
+  static const media_mgr_ops_t media_ops = {.on_link = wire_on_link,
+                                            .event = wire_event};
   call_mgr_opts_t opts;
   call_mgr_opts_default(&opts);
   opts.ring_timeout_ms = d->cfg.ring_timeout_ms;
@@ -285,10 +316,13 @@ static int start_calls(daemon_t *d) {
                                                      : CALL_POLICY_CONTACTS;
   opts.offers_per_minute = d->cfg.offers_per_minute;
   d->dm = dm_new(d->loop, d->ep, d->store, &d->identity, &dm_ops, d);
+  d->media =
+      media_mgr_new(d->loop, d->ep, d->identity.public_key, &media_ops, d);
   d->calls = call_mgr_new(d->loop, d->store, d->identity.public_key, &opts,
                           &call_ops, d);
-  d->call_deps = (api_call_deps_t){.calls = d->calls, .store = d->store};
-  return d->dm && d->calls ? 0 : -1;
+  d->call_deps = (api_call_deps_t){
+      .calls = d->calls, .media = d->media, .store = d->store};
+  return d->dm && d->calls && d->media ? 0 : -1;
 }
 
 static void on_closed(uv_handle_t *h) {
@@ -305,6 +339,8 @@ static void shutdown_daemon(daemon_t *d) {
    * transports close, then the API goes. */
   call_mgr_free(d->calls);
   d->calls = NULL;
+  media_mgr_free(d->media);
+  d->media = NULL;
   dm_close(d->dm);
   if (d->ep)
     quic_endpoint_free(d->ep);

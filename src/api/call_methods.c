@@ -4,6 +4,7 @@
 #include "api/params.h"
 #include "core/util.h"
 #include "crypto/identity.h"
+#include "device/device.h"
 #include "net/ticket.h"
 
 #include <string.h>
@@ -67,23 +68,48 @@ static int call_error(int r, api_error_t *err) {
   }
 }
 
+/* Optional per-call devices: "audio_source", "audio_sink" at index i, i+1. */
+static int call_devices(json_t *params, size_t i, const char **src,
+                        const char **sink, api_error_t *err) {
+  if (api_param_string(params, i, "audio_source", false, MEDIA_DEVICE_MAX - 1,
+                       src, err) != 0 ||
+      api_param_string(params, i + 1, "audio_sink", false, MEDIA_DEVICE_MAX - 1,
+                       sink, err) != 0)
+    return -1;
+  return 0;
+}
+
 static int m_start_call(void *ctx, api_client_t *client, json_t *params,
                         json_t **result, api_error_t *err) {
   api_call_deps_t *d = ctx;
-  static const char *const names[] = {"peer", "video"};
-  const char *peer_text;
+  static const char *const names[] = {"peer", "video", "audio_source",
+                                      "audio_sink", "transport"};
+  const char *peer_text, *src, *sink, *tr = NULL;
   bool video = false;
   uint8_t peer[32];
-  if (api_params_only(params, names, 2, err) != 0 ||
+  enum media_transport transport = 0;
+  if (api_params_only(params, names, 5, err) != 0 ||
       api_param_string(params, 0, "peer", true, TICKET_MAX_LEN, &peer_text,
                        err) != 0 ||
       api_param_bool(params, 1, "video", false, &video, NULL, err) != 0 ||
-      resolve_peer(d, peer_text, peer, err) != 0)
+      call_devices(params, 2, &src, &sink, err) != 0 ||
+      api_param_string(params, 4, "transport", false, 16, &tr, err) != 0)
+    return -1;
+  if (tr && strcmp(tr, "datagram") == 0)
+    transport = MEDIA_TRANSPORT_DATAGRAM;
+  else if (tr && strcmp(tr, "stream") == 0)
+    transport = MEDIA_TRANSPORT_STREAM;
+  else if (tr)
+    return api_fail(err, API_ERR_INVALID_PARAMS,
+                    "transport must be \"datagram\" or \"stream\"");
+  if (resolve_peer(d, peer_text, peer, err) != 0)
     return -1;
   call_info_t info;
-  int r = call_start(d->calls, peer, video, &info);
+  int r = call_start_transport(d->calls, peer, video, transport, &info);
   if (r != 0)
     return call_error(r, err);
+  if ((src || sink) && d->media)
+    media_mgr_set_call_devices(d->media, info.call_id, src, sink);
   *result = call_info_json(&info);
   return 0;
 }
@@ -99,9 +125,14 @@ static int with_call_id(json_t *params, const char **id, api_error_t *err) {
 static int m_answer_call(void *ctx, api_client_t *client, json_t *params,
                          json_t **result, api_error_t *err) {
   api_call_deps_t *d = ctx;
-  const char *id;
-  if (with_call_id(params, &id, err) != 0)
+  static const char *const names[] = {"call_id", "audio_source", "audio_sink"};
+  const char *id, *src, *sink;
+  if (api_params_only(params, names, 3, err) != 0 ||
+      api_param_string(params, 0, "call_id", true, 64, &id, err) != 0 ||
+      call_devices(params, 1, &src, &sink, err) != 0)
     return -1;
+  if ((src || sink) && d->media)
+    media_mgr_set_call_devices(d->media, id, src, sink);
   int r = call_answer(d->calls, id);
   if (r != 0)
     return call_error(r, err);
@@ -166,9 +197,87 @@ static int m_list_calls(void *ctx, api_client_t *client, json_t *params,
   return 0;
 }
 
+static int m_toggle_mute(void *ctx, api_client_t *client, json_t *params,
+                         json_t **result, api_error_t *err) {
+  api_call_deps_t *d = ctx;
+  static const char *const names[] = {"call_id", "muted"};
+  const char *id;
+  bool muted;
+  if (api_params_only(params, names, 2, err) != 0 ||
+      api_param_string(params, 0, "call_id", true, 64, &id, err) != 0 ||
+      api_param_bool(params, 1, "muted", true, &muted, NULL, err) != 0)
+    return -1;
+  if (!d->media || media_mgr_set_mute(d->media, id, muted) != 0)
+    return api_fail(err, API_ERR_NO_SUCH_CALL, "no call with media %s", id);
+  *result = json_object();
+  return 0;
+}
+
+static int m_call_stats(void *ctx, api_client_t *client, json_t *params,
+                        json_t **result, api_error_t *err) {
+  api_call_deps_t *d = ctx;
+  const char *id;
+  if (api_params_only(params, call_id_only, 1, err) != 0 ||
+      api_param_string(params, 0, "call_id", true, 64, &id, err) != 0)
+    return -1;
+  call_info_t info;
+  if (call_mgr_get(d->calls, id, &info) != 0)
+    return api_fail(err, API_ERR_NO_SUCH_CALL, "no such call");
+  json_t *o = d->media ? media_mgr_stats(d->media, id) : NULL;
+  if (!o)
+    o = json_object();
+  json_object_set_new(o, "state", json_string(call_state_name(info.state)));
+  json_object_set_new(o, "duration_seconds",
+                      json_integer((json_int_t)info.duration_seconds));
+  *result = o;
+  return 0;
+}
+
+static int m_list_devices(void *ctx, api_client_t *client, json_t *params,
+                          json_t **result, api_error_t *err) {
+  api_call_deps_t *d = ctx;
+  if (api_params_only(params, NULL, 0, err) != 0)
+    return -1;
+  device_info_t infos[64];
+  size_t n = device_list(infos, ARRAY_SIZE(infos));
+  json_t *arr = json_array();
+  for (size_t i = 0; i < n && i < ARRAY_SIZE(infos); i++)
+    json_array_append_new(
+        arr, json_pack("{s:s, s:s, s:s, s:s}", "name", infos[i].name, "kind",
+                       device_kind_name(infos[i].kind), "type",
+                       device_type_name(infos[i].type), "description",
+                       infos[i].description));
+  const char *src = "", *sink = "";
+  if (d->media)
+    media_mgr_get_devices(d->media, &src, &sink);
+  *result = json_pack("{s:o, s:s, s:s}", "devices", arr, "audio_source", src,
+                      "audio_sink", sink);
+  return 0;
+}
+
+static int m_set_devices(void *ctx, api_client_t *client, json_t *params,
+                         json_t **result, api_error_t *err) {
+  api_call_deps_t *d = ctx;
+  static const char *const names[] = {"audio_source", "audio_sink"};
+  const char *src, *sink;
+  char why[256];
+  if (api_params_only(params, names, 2, err) != 0 ||
+      call_devices(params, 0, &src, &sink, err) != 0)
+    return -1;
+  if (!d->media)
+    return api_fail(err, API_ERR_INTERNAL, "no media");
+  if (media_mgr_set_devices(d->media, src, sink, why, sizeof(why)) != 0)
+    return api_fail(err, API_ERR_INVALID_PARAMS, "%s", why);
+  media_mgr_get_devices(d->media, &src, &sink);
+  *result = json_pack("{s:s, s:s}", "audio_source", src, "audio_sink", sink);
+  return 0;
+}
+
 const api_method_t api_call_methods[] = {
     {"start_call", m_start_call},   {"answer_call", m_answer_call},
     {"reject_call", m_reject_call}, {"end_call", m_end_call},
-    {"list_calls", m_list_calls},
+    {"list_calls", m_list_calls},   {"toggle_mute", m_toggle_mute},
+    {"call_stats", m_call_stats},   {"list_devices", m_list_devices},
+    {"set_devices", m_set_devices},
 };
 const size_t api_call_methods_count = ARRAY_SIZE(api_call_methods);

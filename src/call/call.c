@@ -51,8 +51,14 @@ typedef struct call_end_how {
   bool record;
 } call_end_how_t;
 
-static const char *const call__state_names[] = {"ringing", "incoming", "active",
-                                                "ended"};
+static const char *const call__state_names[] = {
+    [CALL_STATE_RINGING] = "ringing",
+    [CALL_STATE_INCOMING] = "incoming",
+    [CALL_STATE_CONNECTING] = "connecting",
+    [CALL_STATE_ACTIVE] = "active",
+    [CALL_STATE_RECONNECTING] = "reconnecting",
+    [CALL_STATE_ENDED] = "ended",
+};
 
 const char *call_state_name(enum call_state s) {
   return (unsigned)s < ARRAY_SIZE(call__state_names) ? call__state_names[s]
@@ -312,6 +318,11 @@ void call_mgr_free(call_mgr_t *m) {
 
 int call_start(call_mgr_t *m, const uint8_t peer[32], bool video,
                call_info_t *out) {
+  return call_start_transport(m, peer, video, 0, out);
+}
+
+int call_start_transport(call_mgr_t *m, const uint8_t peer[32], bool video,
+                         enum media_transport transport, call_info_t *out) {
   if (memcmp(peer, m->me, 32) == 0)
     return CALL_ERR_SELF;
   if (m->calls)
@@ -324,7 +335,8 @@ int call_start(call_mgr_t *m, const uint8_t peer[32], bool video,
   hex_encode(c->info.call_id, id, sizeof(id));
   randombytes_buf(c->secret, sizeof(c->secret));
   c->info.video = video;
-  c->info.had_video = false;
+  if (transport)
+    c->info.transport = transport;
   if (out)
     *out = c->info;
   call__emit(

@@ -100,6 +100,9 @@ void call_mgr_free(call_mgr_t *m);
 /* User actions. Return 0 or a CALL_ERR_*; start fills *out. */
 int call_start(call_mgr_t *m, const uint8_t peer[32], bool video,
                call_info_t *out);
+/* The same with the media transport to offer (0: the manager's default). */
+int call_start_transport(call_mgr_t *m, const uint8_t peer[32], bool video,
+                         enum media_transport transport, call_info_t *out);
 int call_answer(call_mgr_t *m, const char *call_id);
 int call_reject(call_mgr_t *m, const char *call_id, const char *reason);
 int call_end(call_mgr_t *m, const char *call_id);

@@ -196,7 +196,12 @@ static void dm__dial(dm_peer_t *p) {
     dm__msg_done(p, p->msgs, false, "peer unreachable");
 }
 
-/* Sends what is queued on the peer's connection, dialing if needed. */
+/* Sends what is queued on the peer's connection, dialing if needed.
+ * CallSignals go one at a time, in the order they were given: a later one
+ * waits until every earlier one is acknowledged (or has failed), so that
+ * an envelope the peer asked us to retry after a session change is never
+ * overtaken (an Answer arriving before the Offer it answers, an End before
+ * its Offer). Syncs carry no CallSignal and go at once. */
 static void dm__flush(dm_peer_t *p) {
   if (!p->msgs)
     return;
@@ -209,9 +214,13 @@ static void dm__flush(dm_peer_t *p) {
   }
   if (!quic_conn_is_connected(p->conn))
     return;
+  bool signal_pending = false;
   for (dm_msg_t *m = p->msgs; m; m = m->next) {
-    if (m->state != DM_MSG_QUEUED)
+    if (m->state != DM_MSG_QUEUED || (signal_pending && !m->is_sync)) {
+      signal_pending = signal_pending || !m->is_sync;
       continue;
+    }
+    signal_pending = signal_pending || !m->is_sync;
     int r = quic_stream_open_bidi(p->conn, &m->sid);
     if (r == QUIC_ERR_STREAM_LIMIT)
       return; /* on_streams_available calls us again */
@@ -378,9 +387,11 @@ static void dm__on_ack(dm_peer_t *p, dm_msg_t *m) {
   switch (status) {
   case ENVELOPE_ACK_OK:
     dm__msg_done(p, m, true, NULL);
+    dm__flush(p); /* the next CallSignal may go now */
     return;
   case ENVELOPE_ACK_REJECTED:
     dm__msg_done(p, m, false, signal_strerror(-(int)reason));
+    dm__flush(p);
     return;
   case ENVELOPE_ACK_FAILED:
     break; /* the same envelope again */
@@ -394,6 +405,7 @@ static void dm__on_ack(dm_peer_t *p, dm_msg_t *m) {
   }
   if (m->attempts >= DM_MAX_ATTEMPTS) {
     dm__msg_done(p, m, false, "too many attempts");
+    dm__flush(p);
     return;
   }
   if (m->state == DM_MSG_SENT)
@@ -426,8 +438,10 @@ static void dm__on_stream_reset(quic_conn_t *c, int64_t sid, uint64_t code,
   if (m && m->state == DM_MSG_SENT) {
     quic_stream_set_user(c, sid, NULL);
     m->state = DM_MSG_QUEUED;
-    if (m->attempts >= DM_MAX_ATTEMPTS)
+    if (m->attempts >= DM_MAX_ATTEMPTS) {
       dm__msg_done(p, m, false, "stream reset by the peer");
+      dm__flush(p);
+    }
   }
 }
 
@@ -466,12 +480,17 @@ static void dm__on_tick(uv_timer_t *t) {
   uint64_t now = uv_now(dm->loop);
   for (dm_peer_t *p = dm->peers; p; p = p->next) {
     dm_msg_t *m = p->msgs;
+    bool failed = false;
     while (m) {
       dm_msg_t *next = m->next;
-      if (now >= m->deadline)
+      if (now >= m->deadline) {
         dm__msg_done(p, m, false, "no acknowledgement in time");
+        failed = true;
+      }
       m = next;
     }
+    if (failed && p->conn)
+      dm__flush(p);
   }
 }
 
@@ -530,6 +549,14 @@ void dm_free(dm_t *dm) {
     free(p);
   }
   uv_close((uv_handle_t *)&dm->tick, dm__on_tick_closed);
+}
+
+int dm_peer_addr(dm_t *dm, const uint8_t peer[32],
+                 struct sockaddr_storage *out) {
+  dm_peer_t *p = dm__peer(dm, peer, false);
+  if (!p || !p->conn || !quic_conn_is_connected(p->conn))
+    return -ENOENT;
+  return quic_conn_remote_addr(p->conn, out);
 }
 
 int dm_send(dm_t *dm, const uint8_t peer[32], const callsignal_t *cs,

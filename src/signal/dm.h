@@ -53,6 +53,11 @@ dm_t *dm_new(uv_loop_t *loop, quic_endpoint_t *ep, store_t *store,
 void dm_close(dm_t *dm);
 void dm_free(dm_t *dm);
 
+/* The address of the connection we have with peer (dialed or accepted),
+ * for the media link to dial. Returns 0 or -ENOENT. */
+int dm_peer_addr(dm_t *dm, const uint8_t peer[32],
+                 struct sockaddr_storage *out);
+
 /* Seals cs for peer and queues it; the outcome comes through on_send_done
  * with token. Returns 0, or a negative code if nothing will be tried (no
  * address known and no open connection: -EHOSTUNREACH; sealing failed). */

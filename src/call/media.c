@@ -1,0 +1,673 @@
+/* Call media: the per-call voice pipeline and its threads; see media.h. */
+#include "call/media.h"
+
+#include "core/log.h"
+#include "core/util.h"
+#include "device/device.h"
+#include "media/audio.h"
+#include "media/audioframe.h"
+#include "media/jitter.h"
+#include "media/opus_codec.h"
+#include "media/ring.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MEDIA_RING_SLOTS 64 /* 1.28 s of 20 ms frames */
+#define MEDIA_REPORT_MS 500
+#define MEDIA_REDIAL_MS 1000
+#define MEDIA_LATENCIES 500 /* last 10 s of played frames */
+
+typedef struct tx_pkt {
+  uint32_t seq;
+  uint16_t len;
+  uint64_t ts_us;
+  uint8_t data[OPUS_CODEC_MAX_PACKET];
+} tx_pkt_t;
+
+typedef struct rx_pkt {
+  uint32_t seq;
+  uint16_t len;
+  uint64_t ts_us;
+  int64_t arrival_us;
+  uint8_t data[AUDIOFRAME_MAX_DATA];
+} rx_pkt_t;
+
+/* What the playout thread measured; copied out under the lock. */
+typedef struct play_stats {
+  jitter_stats_t jb;
+  uint32_t latencies_us[MEDIA_LATENCIES];
+  size_t n_latencies, next_latency;
+  double level_dbfs; /* RMS of the last second played */
+} play_stats_t;
+
+typedef struct call_media {
+  struct call_media *next;
+  media_mgr_t *mm;
+  char call_id[CALLSIGNAL_CALL_ID_MAX + 1];
+  bool caller;
+  call_link_t *link;
+  audio_source_t *src;
+  audio_sink_t *sink;
+  opus_codec_enc_t *enc;
+  opus_codec_dec_t *dec;
+  jitter_t *jb;
+  ring_t *tx, *rx;
+  uv_async_t tx_async;
+  uv_timer_t report_timer, redial_timer;
+  uv_thread_t capture_thread, playout_thread;
+  bool threads_started;
+  int open_handles;
+  atomic_bool running, muted;
+  bool peer_muted;
+  uv_mutex_t lock; /* guards play */
+  play_stats_t play;
+  /* Loop-side counters. */
+  uint64_t frames_sent, bytes_sent, frames_received, bytes_received;
+  uint64_t send_errors, bad_frames;
+  uint64_t bytes_received_last, bytes_sent_last, last_report_ms;
+  uint32_t recv_bitrate, send_bitrate;
+  link_report_t peer_report;
+  bool have_peer_report;
+  unsigned ticks;
+  uint64_t started_ms;
+} call_media_t;
+
+/* Devices asked for one call before it started. */
+typedef struct call_devices {
+  struct call_devices *next;
+  char call_id[CALLSIGNAL_CALL_ID_MAX + 1];
+  char source[MEDIA_DEVICE_MAX], sink[MEDIA_DEVICE_MAX];
+} call_devices_t;
+
+struct media_mgr {
+  uv_loop_t *loop;
+  link_listener_t *links;
+  media_mgr_ops_t ops;
+  void *ctx;
+  char source[MEDIA_DEVICE_MAX], sink[MEDIA_DEVICE_MAX];
+  call_media_t *calls;
+  call_devices_t *call_devices;
+};
+
+static const link_ops_t media__link_ops;
+
+/* ---- time ---- */
+
+static int64_t media__mono_us(void) {
+  return (int64_t)(time_mono_ns() / 1000u);
+}
+
+/* Sleeps until the absolute monotonic time t_ns. */
+static void media__sleep_until(uint64_t t_ns) {
+  struct timespec ts = {(time_t)(t_ns / 1000000000u),
+                        (long)(t_ns % 1000000000u)};
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+    ;
+}
+
+/* ---- capture thread: source -> Opus -> tx ring ---- */
+
+static void media__capture_main(void *arg) {
+  call_media_t *m = arg;
+  int16_t pcm[AUDIO_FRAME_SAMPLES];
+  tx_pkt_t pkt;
+  uint32_t seq = 0;
+  bool ended = false;
+  uint64_t next = time_mono_ns();
+  while (atomic_load(&m->running)) {
+    if (!m->src->paced) {
+      media__sleep_until(next);
+      next += AUDIO_FRAME_US * 1000u;
+    }
+    int r = ended ? 0 : audio_source_read(m->src, pcm);
+    if (r == -EAGAIN)
+      continue;
+    if (r <= 0) { /* ended or failed: silence keeps the call alive */
+      if (!ended && r < 0)
+        LOG_WARN("media", "call %s: source failed: %s", m->call_id,
+                 strerror(-r));
+      ended = true;
+      memset(pcm, 0, sizeof(pcm));
+    }
+    pkt.ts_us = time_now_us();
+    if (atomic_load(&m->muted))
+      memset(pcm, 0, sizeof(pcm));
+    int len = opus_codec_encode(m->enc, pcm, pkt.data, sizeof(pkt.data));
+    if (len < 0) {
+      LOG_WARN("media", "call %s: encode: %s", m->call_id,
+               opus_codec_strerror(len));
+      continue;
+    }
+    pkt.seq = seq++;
+    pkt.len = (uint16_t)len;
+    ring_push(m->tx, &pkt);
+    uv_async_send(&m->tx_async);
+  }
+}
+
+/* ---- playout thread: rx ring -> jitter buffer -> Opus -> sink ---- */
+
+static void media__record_latency(call_media_t *m, uint64_t ts_us) {
+  uint64_t now = time_now_us();
+  if (ts_us == 0 || ts_us > now)
+    return;
+  uint64_t lat = now - ts_us;
+  m->play.latencies_us[m->play.next_latency] =
+      lat > UINT32_MAX ? UINT32_MAX : (uint32_t)lat;
+  m->play.next_latency = (m->play.next_latency + 1) % MEDIA_LATENCIES;
+  if (m->play.n_latencies < MEDIA_LATENCIES)
+    m->play.n_latencies++;
+}
+
+static void media__decode_tick(call_media_t *m, int16_t *pcm, bool quiet) {
+  jitter_out_t out;
+  int r = 0;
+  switch (jitter_pop(m->jb, media__mono_us(), quiet, &out)) {
+  case JITTER_WAIT:
+    memset(pcm, 0, AUDIO_FRAME_SAMPLES * sizeof(int16_t));
+    return;
+  case JITTER_FRAME:
+    r = opus_codec_decode(m->dec, out.data, out.len, pcm);
+    break;
+  case JITTER_FEC:
+    r = opus_codec_decode_fec(m->dec, out.data, out.len, pcm);
+    break;
+  case JITTER_CONCEAL:
+  case JITTER_STRETCH:
+    r = opus_codec_conceal(m->dec, pcm);
+    break;
+  }
+  if (r < 0)
+    memset(pcm, 0, AUDIO_FRAME_SAMPLES * sizeof(int16_t));
+  if (out.kind == JITTER_FRAME || out.kind == JITTER_FEC) {
+    uv_mutex_lock(&m->lock);
+    media__record_latency(m, out.timestamp_us);
+    uv_mutex_unlock(&m->lock);
+  }
+}
+
+static void media__playout_main(void *arg) {
+  call_media_t *m = arg;
+  int16_t pcm[AUDIO_FRAME_SAMPLES];
+  rx_pkt_t pkt;
+  bool quiet = true;
+  double energy = 0;
+  unsigned frames = 0;
+  uint64_t next = time_mono_ns();
+  while (atomic_load(&m->running)) {
+    if (!m->sink->paced) {
+      media__sleep_until(next);
+      next += AUDIO_FRAME_US * 1000u;
+    }
+    while (ring_pop(m->rx, &pkt))
+      jitter_insert(m->jb, pkt.seq, pkt.ts_us, pkt.arrival_us, pkt.data,
+                    pkt.len);
+    media__decode_tick(m, pcm, quiet);
+    int r = audio_sink_write(m->sink, pcm);
+    if (r < 0 && r != -EAGAIN)
+      LOG_WARN("media", "call %s: sink: %s", m->call_id, strerror(-r));
+    double db = audio_rms_dbfs(pcm, AUDIO_FRAME_SAMPLES);
+    quiet = db < AUDIO_QUIET_DBFS;
+    energy += db;
+    if (++frames == 50) {
+      uv_mutex_lock(&m->lock);
+      jitter_get_stats(m->jb, &m->play.jb);
+      m->play.level_dbfs = energy / frames;
+      uv_mutex_unlock(&m->lock);
+      frames = 0;
+      energy = 0;
+    }
+  }
+  uv_mutex_lock(&m->lock);
+  jitter_get_stats(m->jb, &m->play.jb);
+  uv_mutex_unlock(&m->lock);
+}
+
+/* ---- loop side ---- */
+
+static void media__on_tx(uv_async_t *h) {
+  call_media_t *m = h->data;
+  tx_pkt_t pkt;
+  uint8_t wire[AUDIOFRAME_MAX_LEN];
+  while (ring_pop(m->tx, &pkt)) {
+    audioframe_t f = {pkt.seq, pkt.ts_us, pkt.len, pkt.data};
+    int n = audioframe_encode(wire, sizeof(wire), &f);
+    if (n < 0 || !m->link || !call_link_is_up(m->link))
+      continue;
+    if (call_link_send_audio(m->link, wire, (size_t)n) != 0) {
+      m->send_errors++;
+      continue;
+    }
+    m->frames_sent++;
+    m->bytes_sent += (uint64_t)n;
+  }
+}
+
+static void media__on_audio(call_link_t *l, const uint8_t *frame, size_t len,
+                            void *user) {
+  call_media_t *m = user;
+  audioframe_t f;
+  if (audioframe_decode(frame, len, &f) != 0) {
+    m->bad_frames++;
+    return;
+  }
+  rx_pkt_t pkt;
+  pkt.seq = f.sequence;
+  pkt.ts_us = f.timestamp_us;
+  pkt.arrival_us = media__mono_us();
+  pkt.len = f.len;
+  memcpy(pkt.data, f.data, f.len);
+  ring_push(m->rx, &pkt);
+  m->frames_received++;
+  m->bytes_received += len;
+}
+
+/* p50 and p99 of the recorded latencies, in microseconds. */
+static int media__cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void media__latency(const play_stats_t *p, uint32_t *p50,
+                           uint32_t *p99) {
+  uint32_t v[MEDIA_LATENCIES];
+  size_t n = p->n_latencies;
+  *p50 = *p99 = 0;
+  if (n == 0)
+    return;
+  memcpy(v, p->latencies_us, n * sizeof(v[0]));
+  qsort(v, n, sizeof(v[0]), media__cmp_u32);
+  *p50 = v[n / 2];
+  *p99 = v[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1];
+}
+
+static void media__snapshot(call_media_t *m, play_stats_t *p) {
+  uv_mutex_lock(&m->lock);
+  *p = m->play;
+  uv_mutex_unlock(&m->lock);
+}
+
+/* good / fair / poor from what both sides see (the seed's connection
+ * quality indicator). */
+static const char *media__quality(double loss_pct, double rtt_ms,
+                                  double jitter_ms, double p99_ms) {
+  if (loss_pct > 10 || rtt_ms > 400 || jitter_ms > 80 || p99_ms > 400)
+    return "poor";
+  if (loss_pct > 2 || rtt_ms > 150 || jitter_ms > 30 || p99_ms > 150)
+    return "fair";
+  return "good";
+}
+
+static json_t *media__stats_json(call_media_t *m) {
+  play_stats_t p;
+  media__snapshot(m, &p);
+  uint32_t p50, p99;
+  media__latency(&p, &p50, &p99);
+  quic_conn_stats_t qs = {0};
+  if (m->link)
+    call_link_stats(m->link, &qs);
+  uint64_t lost = p.jb.lost;
+  uint64_t total = p.jb.played + lost;
+  double loss = total ? 100.0 * (double)lost / (double)total : 0;
+  double peer_loss =
+      m->have_peer_report ? m->peer_report.loss_permille / 10.0 : 0;
+  double rtt = qs.smoothed_rtt_us / 1000.0;
+  double jitter = p.jb.jitter_us / 1000.0;
+  const char *q = media__quality(loss > peer_loss ? loss : peer_loss, rtt,
+                                 jitter, p99 / 1000.0);
+  json_t *o = json_pack(
+      "{s:s, s:s, s:b, s:b, s:b, s:f, s:f, s:f, s:f, s:I, s:I, s:f, s:f, "
+      "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:I}",
+      "call_id", m->call_id, "quality", q, "link_up",
+      m->link && call_link_is_up(m->link), "muted", atomic_load(&m->muted),
+      "peer_muted", m->peer_muted, "rtt_ms", rtt, "rtt_var_ms",
+      qs.rtt_var_us / 1000.0, "loss_percent", loss, "peer_loss_percent",
+      peer_loss, "bitrate_sent", (json_int_t)m->send_bitrate,
+      "bitrate_received", (json_int_t)m->recv_bitrate, "jitter_ms", jitter,
+      "jitter_buffer_ms", p.jb.delay_us / 1000.0, "frames_sent",
+      (json_int_t)m->frames_sent, "frames_received",
+      (json_int_t)m->frames_received, "frames_played", (json_int_t)p.jb.played,
+      "frames_late", (json_int_t)p.jb.late, "frames_recovered_fec",
+      (json_int_t)p.jb.recovered_fec, "frames_concealed",
+      (json_int_t)p.jb.concealed, "ring_overruns",
+      (json_int_t)(ring_overruns(m->tx) + ring_overruns(m->rx)),
+      "opus_fec_loss_percent", (json_int_t)opus_codec_enc_loss(m->enc),
+      "latency_p50_ms", p50 / 1000.0, "latency_p99_ms", p99 / 1000.0,
+      "played_level_dbfs", (json_int_t)p.level_dbfs);
+  return o;
+}
+
+static void media__on_report_timer(uv_timer_t *t) {
+  call_media_t *m = t->data;
+  uint64_t now = uv_now(m->mm->loop);
+  uint64_t dt = now - m->last_report_ms;
+  if (dt == 0)
+    return;
+  m->recv_bitrate =
+      (uint32_t)((m->bytes_received - m->bytes_received_last) * 8000u / dt);
+  m->send_bitrate =
+      (uint32_t)((m->bytes_sent - m->bytes_sent_last) * 8000u / dt);
+  m->bytes_received_last = m->bytes_received;
+  m->bytes_sent_last = m->bytes_sent;
+  m->last_report_ms = now;
+
+  play_stats_t p;
+  media__snapshot(m, &p);
+  uint32_t p50, p99;
+  media__latency(&p, &p50, &p99);
+  link_report_t r = {
+      .frames_received = (uint32_t)p.jb.received,
+      .frames_lost = (uint32_t)p.jb.lost,
+      .frames_late = (uint32_t)p.jb.late,
+      .jitter_us = (uint32_t)p.jb.jitter_us,
+      .recv_bitrate = m->recv_bitrate,
+      .loss_permille =
+          (uint16_t)(p.jb.played + p.jb.lost
+                         ? 1000 * p.jb.lost / (p.jb.played + p.jb.lost)
+                         : 0),
+      .jitter_delay_ms = (uint16_t)(p.jb.delay_us / 1000),
+      .latency_p50_us = p50,
+  };
+  uint8_t buf[LINK_REPORT_LEN];
+  link_report_encode(&r, buf);
+  if (m->link)
+    call_link_send_control(m->link, LINK_MSG_REPORT, buf, sizeof(buf));
+  if (++m->ticks % 2 == 0 && m->mm->ops.event)
+    m->mm->ops.event(m->mm->ctx, "call-quality", media__stats_json(m));
+}
+
+static void media__on_control(call_link_t *l, enum link_msg type,
+                              const uint8_t *p, size_t len, void *user) {
+  call_media_t *m = user;
+  switch (type) {
+  case LINK_MSG_MUTE:
+    if (len == 1)
+      m->peer_muted = p[0] != 0;
+    break;
+  case LINK_MSG_REPORT:
+    if (link_report_decode(&m->peer_report, p, len) == 0) {
+      m->have_peer_report = true;
+      /* In-band FEC sized to what the peer loses, with a floor. */
+      int loss = (m->peer_report.loss_permille + 9) / 10;
+      opus_codec_enc_set_loss(m->enc, loss < 5 ? 5 : loss);
+    }
+    break;
+  default:
+    break;
+  }
+}
+
+static void media__on_redial(uv_timer_t *t) {
+  call_media_t *m = t->data;
+  if (m->link && !call_link_is_up(m->link))
+    call_link_redial(m->link);
+}
+
+static void media__on_up(call_link_t *l, void *user) {
+  call_media_t *m = user;
+  uv_timer_stop(&m->redial_timer);
+  if (atomic_load(&m->muted)) {
+    uint8_t one = 1;
+    call_link_send_control(l, LINK_MSG_MUTE, &one, 1);
+  }
+  if (m->mm->ops.on_link)
+    m->mm->ops.on_link(m->mm->ctx, m->call_id, true);
+}
+
+static void media__on_down(call_link_t *l, const char *why, void *user) {
+  call_media_t *m = user;
+  if (m->caller)
+    uv_timer_start(&m->redial_timer, media__on_redial, MEDIA_REDIAL_MS,
+                   MEDIA_REDIAL_MS);
+  if (m->mm->ops.on_link)
+    m->mm->ops.on_link(m->mm->ctx, m->call_id, false);
+}
+
+static const link_ops_t media__link_ops = {
+    .on_up = media__on_up,
+    .on_down = media__on_down,
+    .on_audio = media__on_audio,
+    .on_control = media__on_control,
+};
+
+/* ---- lifecycle ---- */
+
+static call_media_t *media__find(media_mgr_t *mm, const char *call_id) {
+  for (call_media_t *m = mm->calls; m; m = m->next)
+    if (strcmp(m->call_id, call_id) == 0)
+      return m;
+  return NULL;
+}
+
+static void media__free_parts(call_media_t *m) {
+  audio_source_close(m->src);
+  int r = audio_sink_close(m->sink);
+  if (r != 0)
+    LOG_WARN("media", "call %s: closing the sink: %s", m->call_id,
+             strerror(-r));
+  opus_codec_enc_free(m->enc);
+  opus_codec_dec_free(m->dec);
+  jitter_free(m->jb);
+  ring_free(m->tx);
+  ring_free(m->rx);
+  uv_mutex_destroy(&m->lock);
+}
+
+static void media__on_handle_closed(uv_handle_t *h) {
+  call_media_t *m = h->data;
+  if (--m->open_handles == 0) {
+    media__free_parts(m);
+    free(m);
+  }
+}
+
+static void media__stop(call_media_t *m) {
+  atomic_store(&m->running, false);
+  if (m->threads_started) {
+    uv_thread_join(&m->capture_thread);
+    uv_thread_join(&m->playout_thread);
+  }
+  call_link_free(m->link);
+  m->link = NULL;
+  m->open_handles = 3;
+  uv_close((uv_handle_t *)&m->tx_async, media__on_handle_closed);
+  uv_close((uv_handle_t *)&m->report_timer, media__on_handle_closed);
+  uv_close((uv_handle_t *)&m->redial_timer, media__on_handle_closed);
+}
+
+/* The devices for a call: its own if asked for, else the defaults. */
+static int media__open_devices(media_mgr_t *mm, call_media_t *m) {
+  const char *src = mm->source, *sink = mm->sink;
+  call_devices_t **pp = &mm->call_devices, *cd = NULL;
+  for (; *pp; pp = &(*pp)->next)
+    if (strcmp((*pp)->call_id, m->call_id) == 0) {
+      cd = *pp;
+      *pp = cd->next;
+      break;
+    }
+  if (cd) {
+    src = cd->source[0] ? cd->source : src;
+    sink = cd->sink[0] ? cd->sink : sink;
+  }
+  char err[256];
+  int r = device_open_source(src, &m->src, err, sizeof(err));
+  if (r == 0) {
+    r = device_open_sink(sink, &m->sink, err, sizeof(err));
+    if (r != 0) {
+      audio_source_close(m->src);
+      m->src = NULL;
+    }
+  }
+  if (r != 0)
+    LOG_ERROR("media", "call %s: %s", m->call_id, err);
+  else
+    LOG_INFO("media", "call %s: source %s, sink %s", m->call_id, src, sink);
+  free(cd);
+  return r;
+}
+
+int media_mgr_start(media_mgr_t *mm, const call_info_t *ci,
+                    const uint8_t peer[32],
+                    const uint8_t secret[CALLSIGNAL_SECRET_LEN],
+                    const struct sockaddr *peer_addr) {
+  call_media_t *m = calloc(1, sizeof(*m));
+  if (!m)
+    return -ENOMEM;
+  m->mm = mm;
+  snprintf(m->call_id, sizeof(m->call_id), "%s", ci->call_id);
+  m->caller = ci->direction == CALL_DIR_OUTGOING;
+  uv_mutex_init(&m->lock);
+  opus_codec_config_t oc = opus_codec_config_default();
+  oc.bitrate = OPUS_CODEC_MAX_BITRATE;
+  oc.mode =
+      ci->audio_codec == AUDIO_CODEC_OPUS24K ? OPUS_CODEC_24K : OPUS_CODEC_48K;
+  m->enc = opus_codec_enc_new(&oc);
+  m->dec = opus_codec_dec_new();
+  m->jb = jitter_new(NULL);
+  m->tx = ring_new(MEDIA_RING_SLOTS, sizeof(tx_pkt_t), RING_DROP_OLDEST);
+  m->rx = ring_new(MEDIA_RING_SLOTS, sizeof(rx_pkt_t), RING_DROP_OLDEST);
+  uv_async_init(mm->loop, &m->tx_async, media__on_tx);
+  uv_timer_init(mm->loop, &m->report_timer);
+  uv_timer_init(mm->loop, &m->redial_timer);
+  m->tx_async.data = m->report_timer.data = m->redial_timer.data = m;
+  m->next = mm->calls;
+  mm->calls = m;
+  if (!m->enc || !m->dec || !m->jb || !m->tx || !m->rx ||
+      media__open_devices(mm, m) != 0) {
+    media_mgr_stop(mm, m->call_id);
+    return -EINVAL;
+  }
+
+  m->link = m->caller
+                ? call_link_dial(mm->links, peer, peer_addr, ci->call_id,
+                                 secret, ci->transport, &media__link_ops, m)
+                : call_link_expect(mm->links, peer, ci->call_id, secret,
+                                   ci->transport, &media__link_ops, m);
+  atomic_store(&m->running, true);
+  if (!m->link ||
+      uv_thread_create(&m->capture_thread, media__capture_main, m) != 0 ||
+      uv_thread_create(&m->playout_thread, media__playout_main, m) != 0) {
+    media_mgr_stop(mm, m->call_id);
+    return -ENOMEM;
+  }
+  m->threads_started = true;
+  m->started_ms = m->last_report_ms = uv_now(mm->loop);
+  uv_timer_start(&m->report_timer, media__on_report_timer, MEDIA_REPORT_MS,
+                 MEDIA_REPORT_MS);
+  return 0;
+}
+
+void media_mgr_stop(media_mgr_t *mm, const char *call_id) {
+  call_media_t **pp = &mm->calls;
+  while (*pp && strcmp((*pp)->call_id, call_id) != 0)
+    pp = &(*pp)->next;
+  call_media_t *m = *pp;
+  if (!m)
+    return;
+  *pp = m->next;
+  media__stop(m);
+}
+
+int media_mgr_set_mute(media_mgr_t *mm, const char *call_id, bool muted) {
+  call_media_t *m = media__find(mm, call_id);
+  if (!m)
+    return -ENOENT;
+  atomic_store(&m->muted, muted);
+  uint8_t b = muted;
+  if (m->link)
+    call_link_send_control(m->link, LINK_MSG_MUTE, &b, 1);
+  return 0;
+}
+
+json_t *media_mgr_stats(media_mgr_t *mm, const char *call_id) {
+  call_media_t *m = media__find(mm, call_id);
+  return m ? media__stats_json(m) : NULL;
+}
+
+static int media__check(const char *source, const char *sink, char *err,
+                        size_t err_size) {
+  audio_source_t *s = NULL;
+  audio_sink_t *k = NULL;
+  int r = source ? device_open_source(source, &s, err, err_size) : 0;
+  if (r == 0 && sink)
+    r = device_open_sink(sink, &k, err, err_size);
+  audio_source_close(s);
+  audio_sink_close(k);
+  return r;
+}
+
+int media_mgr_set_devices(media_mgr_t *mm, const char *source, const char *sink,
+                          char *err, size_t err_size) {
+  if ((source && strlen(source) >= MEDIA_DEVICE_MAX) ||
+      (sink && strlen(sink) >= MEDIA_DEVICE_MAX)) {
+    snprintf(err, err_size, "device name too long");
+    return -ENAMETOOLONG;
+  }
+  /* A sink check would create or truncate a file: only sources and
+   * non-file sinks are opened to check them. */
+  bool sink_is_file = sink && strncmp(sink, "file", 4) == 0;
+  int r = media__check(source, sink_is_file ? NULL : sink, err, err_size);
+  if (r != 0)
+    return r;
+  if (source)
+    snprintf(mm->source, sizeof(mm->source), "%s", source);
+  if (sink)
+    snprintf(mm->sink, sizeof(mm->sink), "%s", sink);
+  return 0;
+}
+
+void media_mgr_get_devices(media_mgr_t *mm, const char **source,
+                           const char **sink) {
+  *source = mm->source;
+  *sink = mm->sink;
+}
+
+int media_mgr_set_call_devices(media_mgr_t *mm, const char *call_id,
+                               const char *source, const char *sink) {
+  call_devices_t *cd = calloc(1, sizeof(*cd));
+  if (!cd)
+    return -ENOMEM;
+  snprintf(cd->call_id, sizeof(cd->call_id), "%s", call_id);
+  snprintf(cd->source, sizeof(cd->source), "%s", source ? source : "");
+  snprintf(cd->sink, sizeof(cd->sink), "%s", sink ? sink : "");
+  cd->next = mm->call_devices;
+  mm->call_devices = cd;
+  return 0;
+}
+
+media_mgr_t *media_mgr_new(uv_loop_t *loop, quic_endpoint_t *ep,
+                           const uint8_t me[32], const media_mgr_ops_t *ops,
+                           void *ctx) {
+  media_mgr_t *mm = calloc(1, sizeof(*mm));
+  if (!mm)
+    return NULL;
+  mm->loop = loop;
+  mm->ops = *ops;
+  mm->ctx = ctx;
+  strcpy(mm->source, "tone");
+  strcpy(mm->sink, "null");
+  mm->links = link_listener_new(ep, me);
+  if (!mm->links) {
+    free(mm);
+    return NULL;
+  }
+  return mm;
+}
+
+void media_mgr_free(media_mgr_t *mm) {
+  if (!mm)
+    return;
+  while (mm->calls)
+    media_mgr_stop(mm, mm->calls->call_id);
+  while (mm->call_devices) {
+    call_devices_t *cd = mm->call_devices;
+    mm->call_devices = cd->next;
+    free(cd);
+  }
+  link_listener_free(mm->links);
+  free(mm);
+}

@@ -1,0 +1,74 @@
+/* Call media: for each answered call, the call link (call/link.h) and the
+ * voice pipeline around it, plus the daemon's default devices.
+ *
+ *   capture thread: source --(20 ms clock or device)--> Opus encode
+ *       --> tx ring --> uv_async --> loop: AudioFrame --> link
+ *   loop: link --> AudioFrame --> rx ring
+ *   playout thread: rx ring --> jitter buffer --(20 ms clock or device)-->
+ *       Opus decode / FEC / PLC --> sink
+ *
+ * Owns the link listener, each call's link, threads, codec state, rings and
+ * statistics; sends receiver reports every 500 ms, feeds the peer's reported
+ * loss to the encoder's FEC, and emits `call-quality` once a second.
+ * Codec work never runs on the loop; the rings are fixed-size and count
+ * what they drop.
+ *
+ * Threads: every function here is for the loop thread; the capture and
+ * playout threads are internal.
+ */
+#ifndef PARLEY_CALL_MEDIA_H
+#define PARLEY_CALL_MEDIA_H
+
+#include "call/call.h"
+#include "call/link.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#define MEDIA_DEVICE_MAX 256
+
+typedef struct media_mgr media_mgr_t;
+
+typedef struct media_mgr_ops {
+  /* The media link of a call came up / went down. */
+  void (*on_link)(void *ctx, const char *call_id, bool up);
+  /* An event for the API (stolen params). */
+  void (*event)(void *ctx, const char *name, json_t *params);
+} media_mgr_ops_t;
+
+media_mgr_t *media_mgr_new(uv_loop_t *loop, quic_endpoint_t *ep,
+                           const uint8_t me[32], const media_mgr_ops_t *ops,
+                           void *ctx);
+/* Stops every call's media. */
+void media_mgr_free(media_mgr_t *mm);
+
+/* Default devices for calls ("tone", "file:PATH", "null", "portaudio"...;
+ * see device/device.h). Checked by opening them. Returns 0 or -errno with
+ * err set. */
+int media_mgr_set_devices(media_mgr_t *mm, const char *source, const char *sink,
+                          char *err, size_t err_size);
+void media_mgr_get_devices(media_mgr_t *mm, const char **source,
+                           const char **sink);
+/* Devices for one call only (before its media starts). */
+int media_mgr_set_call_devices(media_mgr_t *mm, const char *call_id,
+                               const char *source, const char *sink);
+
+/* Starts the media of an answered call. The caller dials peer_addr. */
+int media_mgr_start(media_mgr_t *mm, const call_info_t *ci,
+                    const uint8_t peer[32],
+                    const uint8_t secret[CALLSIGNAL_SECRET_LEN],
+                    const struct sockaddr *peer_addr);
+void media_mgr_stop(media_mgr_t *mm, const char *call_id);
+
+/* Mute: the capture sends silence (still frames: the peer knows the call
+ * is alive) and tells the peer. Returns 0 or -ENOENT. */
+int media_mgr_set_mute(media_mgr_t *mm, const char *call_id, bool muted);
+
+/* The figures of call_stats and call-quality, or NULL for an unknown
+ * call. */
+json_t *media_mgr_stats(media_mgr_t *mm, const char *call_id);
+
+#endif

@@ -1,0 +1,388 @@
+/* End-to-end voice calls: two real parleyd processes talk over QUIC on
+ * loopback (directly, or through parley-relay for loss and delay); each
+ * sends speech from a WAV file and records what it hears to a WAV file.
+ * The test aligns what was heard with what was sent and measures how well
+ * they match, on both media transports; it also checks mute by level.
+ * Speech comes from espeak-ng; without it these tests skip, visibly. */
+#include "testsupport.h"
+
+#include "device/device.h"
+#include "media/audio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CALL_SECONDS 10
+
+typedef struct pcm {
+  int16_t *s;
+  size_t n;
+} pcm_t;
+
+typedef struct fixture {
+  char *dir;
+  ts_daemon_t a, b;
+  pid_t relay;
+  char relay_addr[64];
+} fixture_t;
+
+/* ---- audio files ---- */
+
+static int load_wav(const char *path, pcm_t *out) {
+  char name[1024], err[256];
+  audio_source_t *src;
+  snprintf(name, sizeof(name), "file:%s", path);
+  if (device_open_source(name, &src, err, sizeof(err)) != 0) {
+    fprintf(stderr, "%s\n", err);
+    return -1;
+  }
+  size_t cap = 48000 * 30;
+  out->s = malloc(cap * sizeof(int16_t));
+  out->n = 0;
+  while (out->n + AUDIO_FRAME_SAMPLES <= cap &&
+         audio_source_read(src, out->s + out->n) == AUDIO_FRAME_SAMPLES)
+    out->n += AUDIO_FRAME_SAMPLES;
+  audio_source_close(src);
+  return 0;
+}
+
+static bool make_speech(const char *path, const char *text) {
+  char cmd[2048];
+  snprintf(cmd, sizeof(cmd), "espeak-ng -s 150 -w '%s' '%s' 2>/dev/null", path,
+           text);
+  return system(cmd) == 0 && ts_exists(path);
+}
+
+/* Mean correlation over the speech windows of ref (0.5 s each, RMS above
+ * -40 dBFS), each aligned on its own within +-60 ms of the global lag: the
+ * jitter buffer may legitimately move the delay by a frame or two during a
+ * call, which a single global lag would count as a mismatch. */
+static double speech_correlation(const pcm_t *ref, const pcm_t *heard) {
+  size_t lag;
+  double corr;
+  assert_int_equal(
+      audio_align(ref->s, ref->n, heard->s, heard->n, 48000 * 2, &lag, &corr),
+      0);
+  const size_t w = 24000, slack = 48 * 60;
+  double sum = 0;
+  int windows = 0;
+  for (size_t at = 0; at + w <= ref->n; at += w) {
+    if (audio_rms_dbfs(ref->s + at, w) < -40)
+      continue;
+    double best = -1;
+    size_t lo = lag + at > slack ? lag + at - slack : 0;
+    for (size_t p = lo; p <= lag + at + slack && p + w <= heard->n; p++) {
+      double c = audio_correlation(ref->s + at, heard->s + p, w);
+      if (c > best)
+        best = c;
+    }
+    sum += best;
+    windows++;
+  }
+  assert_true(windows >= 4);
+  printf("  global lag %.1f ms (corr %.3f), %d speech windows\n", lag / 48.0,
+         corr, windows);
+  return sum / windows;
+}
+
+/* ---- relay ---- */
+
+static void start_relay(fixture_t *f, int upstream_port, const char *opts) {
+  char *log = ts_path(f->dir, "relay.out");
+  char cmd[1024];
+  snprintf(cmd, sizeof(cmd),
+           "exec %s --listen 127.0.0.1:0 --upstream 127.0.0.1:%d %s "
+           "--seed 7 </dev/null >%s 2>&1",
+           PARLEY_RELAY_PATH, upstream_port, opts, log);
+  f->relay = fork();
+  if (f->relay == 0) {
+    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+    _exit(127);
+  }
+  for (int i = 0; i < 100; i++) {
+    char *text = ts_read_file(log, NULL);
+    const char *p = text ? strstr(text, "listening on ") : NULL;
+    if (p && strchr(p, '\n')) {
+      sscanf(p + 13, "%63s", f->relay_addr);
+      free(text);
+      free(log);
+      return;
+    }
+    free(text);
+    ts_sleep_ms(50);
+  }
+  fail_msg("relay did not start");
+}
+
+/* ---- calls ---- */
+
+static int setup(void **state) {
+  fixture_t *f = calloc(1, sizeof(*f));
+  f->dir = ts_tmpdir("voice");
+  *state = f;
+  return f->dir ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  fixture_t *f = *state;
+  if (f->relay > 0) {
+    kill(f->relay, SIGTERM);
+    waitpid(f->relay, NULL, 0);
+    char *log = ts_path(f->dir, "relay.out");
+    char *text = ts_read_file(log, NULL);
+    printf("  relay: %s\n", text ? text : "");
+    free(text);
+    free(log);
+  }
+  ts_kill_all();
+  ts_rm_rf(f->dir);
+  free(f->dir);
+  free(f);
+  return 0;
+}
+
+static void start_daemons(fixture_t *f) {
+  char *ha = ts_path(f->dir, "a"), *hb = ts_path(f->dir, "b");
+  assert_int_equal(mkdir(ha, 0700), 0);
+  assert_int_equal(mkdir(hb, 0700), 0);
+  assert_int_equal(ts_daemon_start(&f->a, ha, NULL), 0);
+  assert_int_equal(ts_daemon_start(&f->b, hb, NULL), 0);
+  free(ha);
+  free(hb);
+}
+
+/* A's ticket becomes B's contact; B's ticket (its port, or the relay's
+ * address) is what A calls. */
+static char *tickets(fixture_t *f) {
+  json_t *ta = ts_rpc_call_once(f->a.socket, "get_ticket", NULL);
+  json_t *tb = ts_rpc_call_once(f->b.socket, "get_ticket", NULL);
+  assert_non_null(ta);
+  assert_non_null(tb);
+  json_t *r = ts_rpc_call_once(
+      f->b.socket, "add_contact",
+      json_pack("{s:O}", "ticket",
+                json_object_get(json_object_get(ta, "result"), "ticket")));
+  assert_non_null(json_object_get(r, "result"));
+  json_decref(r);
+  const char *t = json_string_value(
+      json_object_get(json_object_get(tb, "result"), "ticket"));
+  char *out = malloc(256);
+  if (f->relay_addr[0])
+    snprintf(out, 256, "parley1:%s@%s", f->b.peer_id, f->relay_addr);
+  else
+    snprintf(out, 256, "%s", t);
+  json_decref(ta);
+  json_decref(tb);
+  return out;
+}
+
+static json_t *wait_event(ts_rpc_t *c, const char *method, int timeout_ms) {
+  int64_t end = ts_now_ms() + ts_timeout_ms(timeout_ms);
+  while (ts_now_ms() < end) {
+    json_t *n = ts_rpc_next_notification(c, (int)(end - ts_now_ms()));
+    if (!n)
+      break;
+    if (strcmp(json_string_value(json_object_get(n, "method")), method) == 0)
+      return n;
+    json_decref(n);
+  }
+  fail_msg("no %s event", method);
+  return NULL;
+}
+
+/* Waits for call-state `state` of call_id on c. */
+static void wait_state(ts_rpc_t *c, const char *state) {
+  for (;;) {
+    json_t *n = wait_event(c, "call-state", 10000);
+    bool hit = strcmp(json_string_value(json_object_get(
+                          json_object_get(n, "params"), "state")),
+                      state) == 0;
+    json_decref(n);
+    if (hit)
+      return;
+  }
+}
+
+typedef struct call_result {
+  json_t *stats_a, *stats_b;
+} call_result_t;
+
+/* A calls B; each sends its file and records what it hears; the call lasts
+ * CALL_SECONDS; mute_at > 0 mutes A from mute_at to mute_at + 3 s. */
+static void run_call(fixture_t *f, const char *transport, const char *src_a,
+                     const char *src_b, int mute_at, call_result_t *res) {
+  char *ticket = tickets(f);
+  ts_rpc_t *ca = ts_rpc_connect(f->a.socket, 5000);
+  ts_rpc_t *cb = ts_rpc_connect(f->b.socket, 5000);
+  json_decref(ts_rpc_call_ok(cb, "subscribe", NULL));
+  json_decref(ts_rpc_call_ok(ca, "subscribe", NULL));
+  char *heard_a = ts_path(f->dir, "a_heard.wav");
+  char *heard_b = ts_path(f->dir, "b_heard.wav");
+  char sink_a[1024], sink_b[1024];
+  snprintf(sink_a, sizeof(sink_a), "file:%s", heard_a);
+  snprintf(sink_b, sizeof(sink_b), "file:%s", heard_b);
+
+  json_t *call = ts_rpc_call_ok(
+      ca, "start_call",
+      json_pack("{s:s, s:s, s:s, s:s}", "peer", ticket, "transport", transport,
+                "audio_source", src_a, "audio_sink", sink_a));
+  const char *id = json_string_value(json_object_get(call, "call_id"));
+  json_t *inc = wait_event(cb, "incoming-call", 10000);
+  json_decref(inc);
+  json_decref(
+      ts_rpc_call_ok(cb, "answer_call",
+                     json_pack("{s:s, s:s, s:s}", "call_id", id, "audio_source",
+                               src_b, "audio_sink", sink_b)));
+  wait_state(ca, "active");
+  int64_t t0 = ts_now_ms();
+  if (mute_at > 0) {
+    ts_sleep_ms(mute_at * 1000);
+    json_decref(ts_rpc_call_ok(
+        ca, "toggle_mute", json_pack("{s:s, s:b}", "call_id", id, "muted", 1)));
+    ts_sleep_ms(3000);
+    json_decref(ts_rpc_call_ok(
+        ca, "toggle_mute", json_pack("{s:s, s:b}", "call_id", id, "muted", 0)));
+  }
+  int64_t left = CALL_SECONDS * 1000 - (ts_now_ms() - t0);
+  if (left > 0)
+    ts_sleep_ms((int)left);
+  res->stats_a =
+      ts_rpc_call_ok(ca, "call_stats", json_pack("{s:s}", "call_id", id));
+  res->stats_b =
+      ts_rpc_call_ok(cb, "call_stats", json_pack("{s:s}", "call_id", id));
+  printf("  A: %s\n  B: %s\n", json_dumps(res->stats_a, JSON_COMPACT),
+         json_dumps(res->stats_b, JSON_COMPACT));
+  json_decref(
+      ts_rpc_call_ok(ca, "end_call", json_pack("{s:s}", "call_id", id)));
+  json_decref(wait_event(cb, "call-ended", 10000));
+  json_decref(call);
+  ts_rpc_close(ca);
+  ts_rpc_close(cb);
+  /* The sinks are closed (headers written) when the call's media stops. */
+  assert_int_equal(ts_daemon_stop(&f->a), 0);
+  assert_int_equal(ts_daemon_stop(&f->b), 0);
+  free(heard_a);
+  free(heard_b);
+  free(ticket);
+}
+
+static void voice_call(void **state, const char *transport,
+                       const char *relay_opts, double min_corr) {
+  fixture_t *f = *state;
+  char *wa = ts_path(f->dir, "a.wav"), *wb = ts_path(f->dir, "b.wav");
+  if (!make_speech(wa, "Hello Bob, this is Alice calling from parley. The "
+                       "quick brown fox jumps over the lazy dog, and the "
+                       "five boxing wizards jump quickly.") ||
+      !make_speech(wb, "Hi Alice, Bob here. I hear you well over this "
+                       "encrypted peer to peer connection. Pack my box "
+                       "with five dozen liquor jugs.")) {
+    printf("SKIP: espeak-ng is not available to make speech\n");
+    skip();
+  }
+  start_daemons(f);
+  if (relay_opts) {
+    char *cfg = ts_read_file(f->b.out_path, NULL);
+    const char *p = strstr(cfg, "@127.0.0.1:");
+    assert_non_null(p);
+    start_relay(f, atoi(p + 11), relay_opts);
+    free(cfg);
+  }
+  char src_a[1024], src_b[1024];
+  snprintf(src_a, sizeof(src_a), "file:%s", wa);
+  snprintf(src_b, sizeof(src_b), "file:%s", wb);
+  call_result_t res;
+  run_call(f, transport, src_a, src_b, 0, &res);
+
+  pcm_t ref_a, ref_b, heard_a, heard_b;
+  char *ha = ts_path(f->dir, "a_heard.wav"),
+       *hb = ts_path(f->dir, "b_heard.wav");
+  assert_int_equal(load_wav(wa, &ref_a), 0);
+  assert_int_equal(load_wav(wb, &ref_b), 0);
+  assert_int_equal(load_wav(hb, &heard_b), 0);
+  assert_int_equal(load_wav(ha, &heard_a), 0);
+  double c_ab = speech_correlation(&ref_a, &heard_b);
+  double c_ba = speech_correlation(&ref_b, &heard_a);
+  printf("  %s%s: A->B correlation %.3f, B->A %.3f (need >= %.2f)\n", transport,
+         relay_opts ? " via relay" : "", c_ab, c_ba, min_corr);
+  assert_true(c_ab >= min_corr);
+  assert_true(c_ba >= min_corr);
+  if (relay_opts) {
+    /* Loss was met and dealt with, and said so. */
+    json_int_t fec = json_integer_value(
+        json_object_get(res.stats_b, "frames_recovered_fec"));
+    json_int_t conc =
+        json_integer_value(json_object_get(res.stats_b, "frames_concealed"));
+    printf("  B recovered %lld frames by FEC, concealed %lld\n", (long long)fec,
+           (long long)conc);
+    assert_true(fec + conc > 0);
+  }
+  json_decref(res.stats_a);
+  json_decref(res.stats_b);
+  free(ref_a.s);
+  free(ref_b.s);
+  free(heard_a.s);
+  free(heard_b.s);
+  free(ha);
+  free(hb);
+  free(wa);
+  free(wb);
+}
+
+static void test_datagram_clean(void **state) {
+  voice_call(state, "datagram", NULL, 0.9);
+}
+static void test_stream_clean(void **state) {
+  voice_call(state, "stream", NULL, 0.9);
+}
+static void test_datagram_impaired(void **state) {
+  voice_call(state, "datagram", "--loss 10 --delay 30 --jitter 10", 0.7);
+}
+static void test_stream_impaired(void **state) {
+  voice_call(state, "stream", "--loss 10 --delay 30 --jitter 10", 0.7);
+}
+
+/* Mute: a steady tone from A; while A is muted, B hears silence, and the
+ * tone comes back after. */
+static void test_mute(void **state) {
+  fixture_t *f = *state;
+  start_daemons(f);
+  call_result_t res;
+  run_call(f, "datagram", "tone:440:-12", "null", 3, &res);
+  json_decref(res.stats_a);
+  json_decref(res.stats_b);
+  pcm_t heard;
+  char *hb = ts_path(f->dir, "b_heard.wav");
+  assert_int_equal(load_wav(hb, &heard), 0);
+  /* The second before muting, the inner second of the mute, and the
+   * second after unmuting (+1 s margin each side for setup and delay). */
+  const size_t s = 48000;
+  assert_true(heard.n >= 9 * s);
+  double before = audio_rms_dbfs(heard.s + 1 * s, s);
+  double during = audio_rms_dbfs(heard.s + (size_t)(4.5 * s), s / 2);
+  double after = audio_rms_dbfs(heard.s + 8 * s, s);
+  printf("  level before mute %.1f dBFS, muted %.1f, after %.1f\n", before,
+         during, after);
+  assert_true(before > -25);
+  assert_true(during < -60);
+  assert_true(after > -25);
+  free(heard.s);
+  free(hb);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_datagram_clean, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stream_clean, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_datagram_impaired, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stream_impaired, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_mute, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
