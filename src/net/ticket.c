@@ -5,11 +5,13 @@
 #include "core/util.h"
 
 #include <arpa/inet.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int ticket__port(const char *p, size_t len, uint16_t *out) {
+static int ticket__port(const char *p, size_t len, uint16_t *out,
+                        bool allow_zero) {
   if (len == 0 || len > 5 || (len > 1 && p[0] == '0'))
     return -1;
   unsigned v = 0;
@@ -18,13 +20,14 @@ static int ticket__port(const char *p, size_t len, uint16_t *out) {
       return -1;
     v = v * 10 + (unsigned)(p[i] - '0');
   }
-  if (v == 0 || v > 65535)
+  if ((v == 0 && !allow_zero) || v > 65535)
     return -1;
   *out = (uint16_t)v;
   return 0;
 }
 
-int addr_parse(const char *text, size_t len, struct sockaddr_storage *out) {
+static int addr__parse(const char *text, size_t len,
+                       struct sockaddr_storage *out, bool allow_zero) {
   char host[INET6_ADDRSTRLEN + 1];
   const char *colon;
   size_t host_len;
@@ -44,7 +47,8 @@ int addr_parse(const char *text, size_t len, struct sockaddr_storage *out) {
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)out;
     if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
       return -1;
-    if (ticket__port(colon + 1, len - (size_t)(colon + 1 - text), &port) != 0)
+    if (ticket__port(colon + 1, len - (size_t)(colon + 1 - text), &port,
+                     allow_zero) != 0)
       return -1;
     a6->sin6_family = AF_INET6;
     a6->sin6_port = htons(port);
@@ -62,11 +66,20 @@ int addr_parse(const char *text, size_t len, struct sockaddr_storage *out) {
   struct sockaddr_in *a4 = (struct sockaddr_in *)out;
   if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
     return -1;
-  if (ticket__port(colon + 1, len - host_len - 1, &port) != 0)
+  if (ticket__port(colon + 1, len - host_len - 1, &port, allow_zero) != 0)
     return -1;
   a4->sin_family = AF_INET;
   a4->sin_port = htons(port);
   return 0;
+}
+
+int addr_parse(const char *text, size_t len, struct sockaddr_storage *out) {
+  return addr__parse(text, len, out, false);
+}
+
+int addr_parse_bind(const char *text, size_t len,
+                    struct sockaddr_storage *out) {
+  return addr__parse(text, len, out, true);
 }
 
 int addr_format(const struct sockaddr *sa, char *out, size_t out_size) {
