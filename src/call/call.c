@@ -252,10 +252,11 @@ void call_mgr_mark_video(call_mgr_t *m, const char *call_id) {
     c->info.had_video = true;
 }
 
+/* Either side may give up first (each has its own ring_timeout): the End
+ * tells the other one to stop ringing too. */
 static void call__on_ring_timeout(uv_timer_t *t) {
   call_t *c = t->data;
-  if (c->info.state == CALL_STATE_RINGING)
-    call__send(c, CALLSIGNAL_END, NULL);
+  call__send(c, CALLSIGNAL_END, NULL);
   call__end(c, CALL_END_MISSED, "no answer");
 }
 
@@ -546,6 +547,8 @@ void call_mgr_on_signal(call_mgr_t *m, const uint8_t peer[32],
   case CALLSIGNAL_END:
     if (c->answered_ms)
       call__end(c, CALL_END_COMPLETED, "peer hung up");
+    else if (c->info.direction == CALL_DIR_OUTGOING)
+      call__end(c, CALL_END_MISSED, "no answer"); /* the callee gave up */
     else
       call__end(c, CALL_END_MISSED, "cancelled by the caller");
     break;

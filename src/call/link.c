@@ -13,7 +13,6 @@
 #define LINK_VERSION 1
 #define LINK_HDR 3             /* control message: u8 type, u16 length */
 #define LINK_STREAM_AUDIO 0x01 /* first byte of an audio uni stream */
-#define LINK_AUDIO_FRAME_MAX (14 + 1500)
 
 enum { LINK_TAG_LISTENER = 1, LINK_TAG_LINK = 2 };
 
@@ -46,7 +45,9 @@ struct call_link {
   quic_conn_t *conn;
   bool up;
   int64_t ctl_sid, audio_tx_sid, audio_rx_sid;
-  link_buf_t ctl_rx, audio_rx;
+  link_buf_t ctl_rx;
+  audioframe_parser_t audio_rx; /* stream transport */
+  uint64_t bad_frames;
 };
 
 static const quic_handler_t link__handler;
@@ -301,26 +302,21 @@ static void link__on_control_bytes(quic_conn_t *c, int64_t sid,
   }
 }
 
-/* Audio stream bytes (stream transport): AudioFrames back to back, each
- * [u32 seq][u64 ts][u16 length][data]; only the length is read here. */
+static int link__deliver(const audioframe_t *f, void *user) {
+  call_link_t *l = user;
+  if (l->ops.on_audio)
+    l->ops.on_audio(l, f, l->user);
+  return 0;
+}
+
+/* Audio stream bytes (stream transport): AudioFrames back to back. A bad
+ * length loses the framing for good, so the connection goes (the caller
+ * redials). */
 static void link__on_audio_bytes(call_link_t *l, const uint8_t *data,
                                  size_t len) {
-  link_buf_t *b = &l->audio_rx;
-  if (link__buf_add(b, data, len, 64 * LINK_AUDIO_FRAME_MAX) != 0) {
-    quic_conn_close(l->conn, LINK_CLOSE_NORMAL, "audio stream overrun");
-    return;
-  }
-  while (b->len >= 14) {
-    size_t flen = 14u + be16_get(b->data + 12);
-    if (flen > LINK_AUDIO_FRAME_MAX) {
-      quic_conn_close(l->conn, LINK_CLOSE_NORMAL, "audio frame too long");
-      return;
-    }
-    if (b->len < flen)
-      return;
-    if (l->ops.on_audio)
-      l->ops.on_audio(l, b->data, flen, l->user);
-    link__buf_consume(b, flen);
+  if (audioframe_parser_feed(&l->audio_rx, data, len, link__deliver, l) != 0) {
+    l->bad_frames++;
+    quic_conn_close(l->conn, LINK_CLOSE_NORMAL, "malformed audio stream");
   }
 }
 
@@ -339,7 +335,7 @@ static void link__on_stream_data(quic_conn_t *c, int64_t sid,
       return;
     }
     l->audio_rx_sid = sid;
-    l->audio_rx.len = 0;
+    audioframe_parser_init(&l->audio_rx);
     data++;
     len--;
   }
@@ -372,8 +368,14 @@ static void link__on_stream_closed(quic_conn_t *c, int64_t sid, void *user) {
 static void link__on_datagram(quic_conn_t *c, const uint8_t *data, size_t len,
                               void *user) {
   call_link_t *l = link__user_link(user);
-  if (l && l->up && l->conn == c && l->ops.on_audio)
-    l->ops.on_audio(l, data, len, l->user);
+  audioframe_t f;
+  if (!l || !l->up || l->conn != c)
+    return;
+  if (audioframe_decode(data, len, &f) != 0) {
+    l->bad_frames++;
+    return;
+  }
+  link__deliver(&f, l);
 }
 
 static void link__on_connected(quic_conn_t *c, void *user) {
@@ -398,7 +400,6 @@ static void link__on_closed(quic_conn_t *c, const quic_close_info_t *info,
   l->up = false;
   l->audio_rx_sid = l->audio_tx_sid = -1;
   link__buf_free(&l->ctl_rx);
-  link__buf_free(&l->audio_rx);
   LOG_INFO("link", "call %s: media link down: %s", l->call_id, info->error);
   if (l->ops.on_down)
     l->ops.on_down(l, info->error, l->user);
@@ -512,7 +513,6 @@ void call_link_free(call_link_t *l) {
     quic_conn_close(l->conn, LINK_CLOSE_NORMAL, "call ended");
   }
   link__buf_free(&l->ctl_rx);
-  link__buf_free(&l->audio_rx);
   sodium_memzero(l->secret, sizeof(l->secret));
   free(l);
 }
@@ -525,4 +525,8 @@ int call_link_stats(const call_link_t *l, quic_conn_stats_t *out) {
   if (!l->conn)
     return QUIC_ERR_STATE;
   return quic_conn_stats(l->conn, out);
+}
+
+uint64_t call_link_bad_frames(const call_link_t *l) {
+  return l->bad_frames;
 }

@@ -19,6 +19,7 @@
 #ifndef PARLEY_CALL_LINK_H
 #define PARLEY_CALL_LINK_H
 
+#include "media/audioframe.h"
 #include "net/quic.h"
 #include "signal/callsignal.h"
 
@@ -66,9 +67,9 @@ typedef struct link_ops {
    * come up again (redial by the caller, new HELLO at the callee) until
    * call_link_free(). */
   void (*on_down)(call_link_t *l, const char *why, void *user);
-  /* One AudioFrame's bytes (not parsed here). */
-  void (*on_audio)(call_link_t *l, const uint8_t *frame, size_t len,
-                   void *user);
+  /* One AudioFrame, parsed (media/audioframe.h); f->data is valid during
+   * the call only. Malformed frames are counted, not delivered. */
+  void (*on_audio)(call_link_t *l, const audioframe_t *f, void *user);
   /* A control message other than HELLO / HELLO_ACK. */
   void (*on_control)(call_link_t *l, enum link_msg type, const uint8_t *p,
                      size_t len, void *user);
@@ -107,6 +108,8 @@ int call_link_send_audio(call_link_t *l, const uint8_t *frame, size_t len);
 int call_link_send_control(call_link_t *l, enum link_msg type,
                            const uint8_t *payload, size_t len);
 int call_link_stats(const call_link_t *l, quic_conn_stats_t *out);
+/* AudioFrames that arrived malformed (and were dropped). */
+uint64_t call_link_bad_frames(const call_link_t *l);
 
 /* The proof one side sends: HMAC-SHA256(secret, label || call_id ||
  * caller key || callee key), label "parley/call/1/caller" or

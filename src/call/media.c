@@ -67,7 +67,7 @@ typedef struct call_media {
   play_stats_t play;
   /* Loop-side counters. */
   uint64_t frames_sent, bytes_sent, frames_received, bytes_received;
-  uint64_t send_errors, bad_frames;
+  uint64_t send_errors;
   uint64_t bytes_received_last, bytes_sent_last, last_report_ms;
   uint32_t recv_bitrate, send_bitrate;
   link_report_t peer_report;
@@ -247,23 +247,17 @@ static void media__on_tx(uv_async_t *h) {
   }
 }
 
-static void media__on_audio(call_link_t *l, const uint8_t *frame, size_t len,
-                            void *user) {
+static void media__on_audio(call_link_t *l, const audioframe_t *f, void *user) {
   call_media_t *m = user;
-  audioframe_t f;
-  if (audioframe_decode(frame, len, &f) != 0) {
-    m->bad_frames++;
-    return;
-  }
   rx_pkt_t pkt;
-  pkt.seq = f.sequence;
-  pkt.ts_us = f.timestamp_us;
+  pkt.seq = f->sequence;
+  pkt.ts_us = f->timestamp_us;
   pkt.arrival_us = media__mono_us();
-  pkt.len = f.len;
-  memcpy(pkt.data, f.data, f.len);
+  pkt.len = f->len;
+  memcpy(pkt.data, f->data, f->len);
   ring_push(m->rx, &pkt);
   m->frames_received++;
-  m->bytes_received += len;
+  m->bytes_received += AUDIOFRAME_HEADER_LEN + f->len;
 }
 
 /* p50 and p99 of the recorded latencies, in microseconds. */
@@ -338,6 +332,10 @@ static json_t *media__stats_json(call_media_t *m) {
       "opus_fec_loss_percent", (json_int_t)opus_codec_enc_loss(m->enc),
       "latency_p50_ms", p50 / 1000.0, "latency_p99_ms", p99 / 1000.0,
       "played_level_dbfs", (json_int_t)p.level_dbfs);
+  if (o && m->link)
+    json_object_set_new(
+        o, "frames_malformed",
+        json_integer((json_int_t)call_link_bad_frames(m->link)));
   return o;
 }
 
