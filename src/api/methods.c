@@ -40,13 +40,12 @@ static int api__status(void *ctx, api_client_t *client, json_t *params,
     for (size_t i = 0; i < n; i++)
       json_array_append_new(calls, call_info_json(&infos[i]));
   }
-  *result = json_pack("{s:s, s:s, s:o, s:s, s:I, s:I, s:o}", "version",
-                      PARLEY_VERSION, "peer_id",
-                      d->identity ? d->identity->peer_id : "", "listen", listen,
-                      "socket", d->socket_path ? d->socket_path : "",
-                      "uptime_seconds", api__json_u64(up), "clients",
-                      (json_int_t)api_client_count(d->server), "active_calls",
-                      calls);
+  *result = json_pack(
+      "{s:s, s:s, s:o, s:s, s:I, s:I, s:o}", "version", PARLEY_VERSION,
+      "peer_id", d->identity ? d->identity->peer_id : "", "listen", listen,
+      "socket", d->socket_path ? d->socket_path : "", "uptime_seconds",
+      api__json_u64(up), "clients", (json_int_t)api_client_count(d->server),
+      "active_calls", calls);
   return *result ? 0 : api_fail(err, API_ERR_INTERNAL, "out of memory");
 }
 

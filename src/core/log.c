@@ -30,8 +30,7 @@ int log_parse_level(const char *name, enum log_level *out) {
   return -1;
 }
 
-void log_write(enum log_level level, const char *module, const char *fmt,
-               ...) {
+void log_write(enum log_level level, const char *module, const char *fmt, ...) {
   if ((int)level > atomic_load(&log__level))
     return;
 
@@ -40,9 +39,9 @@ void log_write(enum log_level level, const char *module, const char *fmt,
   struct tm tm;
   clock_gettime(CLOCK_REALTIME, &ts);
   gmtime_r(&ts.tv_sec, &tm);
-  int n = snprintf(buf, sizeof(buf), "%02d:%02d:%02d.%03ld %-5s %s: ",
-                   tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-                   log__names[level], module);
+  int n = snprintf(buf, sizeof(buf),
+                   "%02d:%02d:%02d.%03ld %-5s %s: ", tm.tm_hour, tm.tm_min,
+                   tm.tm_sec, ts.tv_nsec / 1000000, log__names[level], module);
   if (n < 0)
     return;
 

@@ -35,7 +35,6 @@ int ticket_format(const ticket_t *t, char *out, size_t out_size);
 int addr_parse(const char *text, size_t len, struct sockaddr_storage *out);
 int addr_format(const struct sockaddr *sa, char *out, size_t out_size);
 /* Like addr_parse, but port 0 ("any free port") is allowed: for binding. */
-int addr_parse_bind(const char *text, size_t len,
-                    struct sockaddr_storage *out);
+int addr_parse_bind(const char *text, size_t len, struct sockaddr_storage *out);
 
 #endif

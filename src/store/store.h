@@ -19,11 +19,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_CALL_ID_MAX 64    /* bytes, without NUL */
-#define STORE_PEER_ID_LEN 64    /* hex characters */
-#define STORE_NAME_MAX 128      /* contact name, bytes without NUL */
-#define STORE_ADDRS_MAX 8       /* addresses per contact */
-#define STORE_ADDR_MAX 64       /* "ip:port" text, bytes without NUL */
+#define STORE_CALL_ID_MAX 64 /* bytes, without NUL */
+#define STORE_PEER_ID_LEN 64 /* hex characters */
+#define STORE_NAME_MAX 128   /* contact name, bytes without NUL */
+#define STORE_ADDRS_MAX 8    /* addresses per contact */
+#define STORE_ADDR_MAX 64    /* "ip:port" text, bytes without NUL */
 
 typedef struct store store_t;
 
@@ -77,8 +77,8 @@ int store_history_put(store_t *s, const call_record_t *rec);
  * the newest); out must hold limit records. A cursor walk from the start
  * position, never a scan.
  * Returns the number of records written to out (0..limit), or -EIO. */
-int store_history_page(store_t *s, const history_cursor_t *before,
-                       size_t limit, call_record_t *out);
+int store_history_page(store_t *s, const history_cursor_t *before, size_t limit,
+                       call_record_t *out);
 
 /* Number of records in call_history (O(1), from LMDB's stats). */
 long store_history_count(store_t *s);
