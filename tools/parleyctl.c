@@ -33,6 +33,8 @@ typedef struct opts {
   const char *addrs[ADDRS_MAX];
   size_t n_addrs;
   bool media;
+  bool video;
+  const char *reason;
   const char *pos[4]; /* command and its positional arguments */
   size_t n_pos;
 } opts_t;
@@ -68,6 +70,13 @@ static void ctl__usage(FILE *f) {
       "  remove PEER-ID                  remove a contact\n"
       "  events [--media]                print events, one per line, until "
       "interrupted\n"
+      "  call PEER-ID|TICKET [--video]   call a contact or a ticket; prints "
+      "the call ID\n"
+      "  answer CALL-ID                  answer an incoming call\n"
+      "  reject CALL-ID [--reason TEXT]  reject an incoming call\n"
+      "  hangup CALL-ID                  end a call (or cancel a ringing "
+      "one)\n"
+      "  calls                           the live calls\n"
       "  rpc METHOD [PARAMS-JSON]        send any request, print its result\n"
       "\n"
       "Options:\n"
@@ -130,9 +139,13 @@ static int ctl__parse(int argc, char **argv, opts_t *o) {
       o->media = true;
       continue;
     }
+    if (strcmp(a, "--video") == 0) {
+      o->video = true;
+      continue;
+    }
     /* Options with a value: "--opt value" or "--opt=value". */
     static const char *const with_value[] = {"--socket", "--limit", "--before",
-                                             "--name", "--addr"};
+                                             "--name",   "--addr",  "--reason"};
     const char *eq = strchr(a, '=');
     size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
     const char *opt = NULL;
@@ -159,6 +172,8 @@ static int ctl__parse(int argc, char **argv, opts_t *o) {
       o->before = val;
     else if (strcmp(opt, "--name") == 0)
       o->name = val;
+    else if (strcmp(opt, "--reason") == 0)
+      o->reason = val;
     else if (o->n_addrs == ADDRS_MAX) {
       ctl__usage_error("at most %d --addr options", ADDRS_MAX);
       return -1;
@@ -436,6 +451,25 @@ static void ctl__print_contacts(const json_t *r) {
   json_array_foreach(r, i, c) ctl__print_contact(c);
 }
 
+static void ctl__print_calls(const json_t *r) {
+  if (json_array_size(r) == 0) {
+    printf("no live calls\n");
+    return;
+  }
+  printf("%-32s  %-9s  %-12s  %-12s  %8s  %s\n", "CALL ID", "DIRECTION",
+         "STATE", "PEER", "DURATION", "VIDEO");
+  size_t i;
+  json_t *call;
+  json_array_foreach(r, i, call) {
+    char dur[32];
+    ctl__duration(dur, sizeof(dur), ctl__int(call, "duration_seconds"));
+    printf("%-32s  %-9s  %-12s  %-12.12s  %8s  %s\n", ctl__str(call, "call_id"),
+           ctl__str(call, "direction"), ctl__str(call, "state"),
+           ctl__str(call, "peer"), dur,
+           json_is_true(json_object_get(call, "video")) ? "yes" : "no");
+  }
+}
+
 /* --- commands ----------------------------------------------------------- */
 
 static void ctl__on_signal(int sig) {
@@ -532,6 +566,20 @@ static int ctl__run(conn_t *c, const opts_t *o) {
   } else if (strcmp(cmd, "remove") == 0) {
     method = "remove_contact";
     params = json_pack("{s:s}", "peer", o->pos[1]);
+  } else if (strcmp(cmd, "call") == 0) {
+    method = "start_call";
+    params = json_pack("{s:s, s:b}", "peer", o->pos[1], "video", o->video);
+  } else if (strcmp(cmd, "answer") == 0 || strcmp(cmd, "hangup") == 0) {
+    method = cmd[0] == 'a' ? "answer_call" : "end_call";
+    params = json_pack("{s:s}", "call_id", o->pos[1]);
+  } else if (strcmp(cmd, "reject") == 0) {
+    method = "reject_call";
+    params = json_pack("{s:s}", "call_id", o->pos[1]);
+    if (o->reason)
+      json_object_set_new(params, "reason", json_string(o->reason));
+  } else if (strcmp(cmd, "calls") == 0) {
+    method = "list_calls";
+    print = ctl__print_calls;
   } else if (strcmp(cmd, "rpc") == 0) {
     method = o->pos[1];
     if (o->n_pos > 2) {
@@ -554,6 +602,14 @@ static int ctl__run(conn_t *c, const opts_t *o) {
     printf("%s\n", ctl__str(res, "ticket"));
   else if (strcmp(cmd, "remove") == 0)
     printf("removed %s\n", o->pos[1]);
+  else if (strcmp(cmd, "call") == 0)
+    printf("%s\n", ctl__str(res, "call_id"));
+  else if (strcmp(cmd, "answer") == 0)
+    printf("answered %s\n", o->pos[1]);
+  else if (strcmp(cmd, "reject") == 0)
+    printf("rejected %s\n", o->pos[1]);
+  else if (strcmp(cmd, "hangup") == 0)
+    printf("ended %s\n", o->pos[1]);
   else if (print)
     print(res);
   else
@@ -573,7 +629,9 @@ static int ctl__check(const opts_t *o) {
     size_t min_args, max_args;
   } cmds[] = {{"status", 0, 0},   {"ticket", 0, 0}, {"history", 0, 0},
               {"contacts", 0, 0}, {"add", 1, 1},    {"remove", 1, 1},
-              {"events", 0, 0},   {"rpc", 1, 2}};
+              {"events", 0, 0},   {"rpc", 1, 2},    {"call", 1, 1},
+              {"answer", 1, 1},   {"reject", 1, 1}, {"hangup", 1, 1},
+              {"calls", 0, 0}};
   if (o->n_pos == 0)
     return ctl__usage_error("no command given");
   const char *cmd = o->pos[0];
@@ -592,6 +650,10 @@ static int ctl__check(const opts_t *o) {
     return ctl__usage_error("--name and --addr go with 'add'");
   if (o->media && strcmp(cmd, "events") != 0)
     return ctl__usage_error("--media goes with 'events'");
+  if (o->video && strcmp(cmd, "call") != 0)
+    return ctl__usage_error("--video goes with 'call'");
+  if (o->reason && strcmp(cmd, "reject") != 0)
+    return ctl__usage_error("--reason goes with 'reject'");
   return 0;
 }
 

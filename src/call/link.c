@@ -56,6 +56,8 @@ static const quic_handler_t link__handler;
 
 static int link__buf_add(link_buf_t *b, const uint8_t *p, size_t n,
                          size_t max) {
+  if (n == 0)
+    return 0; /* b->data may still be NULL: memcpy(NULL, p, 0) is UB */
   if (b->len + n > max)
     return -EMSGSIZE;
   if (b->len + n > b->cap) {

@@ -54,8 +54,13 @@ typedef struct dm_peer {
   dm_msg_t *msgs; /* FIFO */
 } dm_peer_t;
 
-/* An envelope arriving on a stream the peer opened. */
+/* An envelope arriving on a stream the peer opened. The dm keeps a list
+ * of them: the QUIC layer reports on_stream_closed only for streams that
+ * close while their connection is open, so whatever is left when the
+ * connection goes is freed by dm__on_closed (or dm_free). */
 typedef struct dm_in {
+  struct dm_in *next, **pprev;
+  quic_conn_t *conn;
   uint8_t *buf;
   size_t len;
   bool too_long;
@@ -70,6 +75,7 @@ struct dm {
   dm_ops_t ops;
   void *ctx;
   dm_peer_t *peers;
+  dm_in_t *ins; /* envelopes being received */
   uv_timer_t tick;
   quic_conn_opts_t conn_opts;
   bool closing; /* dm_close() ran: callbacks do nothing */
@@ -260,8 +266,29 @@ static void dm__on_connected(quic_conn_t *c, void *user) {
   dm__flush(p);
 }
 
+/* The dm behind any callback's user pointer (also while closing). */
+static dm_t *dm__of(void *user) {
+  return ((dm_t *)user)->tag == DM_TAG_DM ? user : ((dm_peer_t *)user)->dm;
+}
+
+static void dm__in_free(dm_in_t *in) {
+  *in->pprev = in->next;
+  if (in->next)
+    in->next->pprev = in->pprev;
+  free(in->buf);
+  free(in);
+}
+
 static void dm__on_closed(quic_conn_t *c, const quic_close_info_t *info,
                           void *user) {
+  if (user) {
+    dm_in_t **pp = &dm__of(user)->ins;
+    while (*pp)
+      if ((*pp)->conn == c)
+        dm__in_free(*pp); /* unlinks it: *pp is the next one now */
+      else
+        pp = &(*pp)->next;
+  }
   dm_peer_t *p = dm__user_peer(user);
   if (!p || p->conn != c)
     return;
@@ -284,8 +311,7 @@ static void dm__on_closed(quic_conn_t *c, const quic_close_info_t *info,
 /* ---- streams ---- */
 
 static void dm__on_stream_open(quic_conn_t *c, int64_t sid, void *user) {
-  (void)user;
-  if (quic_stream_is_uni(sid)) {
+  if (quic_stream_is_uni(sid) || !user) {
     quic_stream_reset(c, sid, 1);
     return;
   }
@@ -294,6 +320,13 @@ static void dm__on_stream_open(quic_conn_t *c, int64_t sid, void *user) {
     quic_stream_reset(c, sid, 1);
     return;
   }
+  dm_t *dm = dm__of(user);
+  in->conn = c;
+  in->next = dm->ins;
+  in->pprev = &dm->ins;
+  if (dm->ins)
+    dm->ins->pprev = &in->next;
+  dm->ins = in;
   quic_stream_set_user(c, sid, in);
 }
 
@@ -451,8 +484,7 @@ static void dm__on_stream_closed(quic_conn_t *c, int64_t sid, void *user) {
     return;
   dm_in_t *in = quic_stream_user(c, sid);
   if (in) {
-    free(in->buf);
-    free(in);
+    dm__in_free(in);
     quic_stream_set_user(c, sid, NULL);
   }
 }
@@ -543,6 +575,8 @@ void dm_free(dm_t *dm) {
   if (!dm)
     return;
   dm_close(dm);
+  while (dm->ins)
+    dm__in_free(dm->ins);
   while (dm->peers) {
     dm_peer_t *p = dm->peers;
     dm->peers = p->next;
