@@ -69,8 +69,8 @@ int main(int argc, char **argv) {
   double t1 = bench__cpu_s();
   int16_t out[AUDIO_FRAME_SAMPLES];
   for (size_t i = 0; i < frames; i++) {
-    int n = opus_codec_decode(dec, packets + i * OPUS_CODEC_MAX_PACKET,
-                              lens[i], out);
+    int n = opus_codec_decode(dec, packets + i * OPUS_CODEC_MAX_PACKET, lens[i],
+                              out);
     if (n < 0) {
       fprintf(stderr, "bench_opus_floor: decode: %s\n", opus_codec_strerror(n));
       return 1;
