@@ -37,6 +37,9 @@ typedef struct daemon {
   int lock_fd;
   uv_signal_t sigint, sigterm;
   int signals_on;
+  uv_timer_t drain;
+  int draining;
+  uint64_t drain_deadline;
   quic_endpoint_t *ep;
   dm_t *dm;
   call_mgr_t *calls;
@@ -320,8 +323,10 @@ static int start_calls(daemon_t *d) {
       media_mgr_new(d->loop, d->ep, d->identity.public_key, &media_ops, d);
   d->calls = call_mgr_new(d->loop, d->store, d->identity.public_key, &opts,
                           &call_ops, d);
-  d->call_deps = (api_call_deps_t){
-      .calls = d->calls, .media = d->media, .store = d->store};
+  d->call_deps = (api_call_deps_t){.calls = d->calls,
+                                   .media = d->media,
+                                   .store = d->store,
+                                   .me = d->identity.public_key};
   return d->dm && d->calls && d->media ? 0 : -1;
 }
 
@@ -352,11 +357,36 @@ static void shutdown_daemon(daemon_t *d) {
   d->api = NULL;
 }
 
+/* Live calls end first and their End goes out; the rest closes once the
+ * DM transport has no envelope waiting for an ack, or after
+ * SHUTDOWN_DRAIN_MS, so a peer learns of the hang-up instead of waiting for
+ * the media link to time out. */
+#define SHUTDOWN_DRAIN_MS 1000
+
+static void on_drain_tick(uv_timer_t *t) {
+  daemon_t *d = t->data;
+  if (dm_pending(d->dm) > 0 && uv_now(d->loop) < d->drain_deadline)
+    return;
+  uv_close((uv_handle_t *)t, on_closed);
+  shutdown_daemon(d);
+}
+
 static void on_signal(uv_signal_t *h, int signum) {
   daemon_t *d = h->data;
+  if (d->draining) {
+    LOG_INFO("parleyd", "second signal: stopping now");
+    d->drain_deadline = 0; /* the next tick closes everything */
+    return;
+  }
   LOG_INFO("parleyd", "%s received, shutting down",
            signum == SIGINT ? "SIGINT" : "SIGTERM");
-  shutdown_daemon(d);
+  d->draining = 1;
+  call_mgr_free(d->calls);
+  d->calls = NULL;
+  d->drain_deadline = uv_now(d->loop) + SHUTDOWN_DRAIN_MS;
+  uv_timer_init(d->loop, &d->drain);
+  d->drain.data = d;
+  uv_timer_start(&d->drain, on_drain_tick, 0, 20);
 }
 
 static int start(daemon_t *d) {

@@ -35,6 +35,8 @@ static int resolve_peer(api_call_deps_t *d, const char *text, uint8_t out[32],
   if (t.n_addrs == 0)
     return api_fail(err, API_ERR_INVALID_PARAMS,
                     "the ticket has no address to call");
+  if (d->me && memcmp(t.peer, d->me, 32) == 0)
+    return api_fail(err, API_ERR_INVALID_PARAMS, "cannot call yourself");
   contact_t c = {0};
   hex_encode(c.peer, t.peer, 32);
   contact_t old;

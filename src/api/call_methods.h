@@ -13,6 +13,7 @@ typedef struct api_call_deps {
   call_mgr_t *calls;
   media_mgr_t *media;
   store_t *store;
+  const uint8_t *me; /* our identity key, 32 bytes */
 } api_call_deps_t;
 
 extern const api_method_t api_call_methods[];

@@ -305,7 +305,9 @@ void call_mgr_free(call_mgr_t *m) {
     return;
   while (m->calls) {
     call_t *c = m->calls;
-    if (c->info.state != CALL_STATE_INCOMING)
+    if (c->info.state == CALL_STATE_INCOMING)
+      call__send(c, CALLSIGNAL_REJECT, "unavailable");
+    else
       call__send(c, CALLSIGNAL_END, NULL);
     call__end(c,
               c->info.state == CALL_STATE_ACTIVE ? CALL_END_COMPLETED
@@ -494,6 +496,11 @@ static void call__on_offer(call_mgr_t *m, const uint8_t peer[32],
     in->info.video = cs->video && video;
     in->info.audio_codec = cs->audio_codec;
     in->info.transport = cs->transport;
+    /* Frontends learn the surviving call's id as they would any other. */
+    call__emit(m, "incoming-call",
+               json_pack("{s:s, s:s, s:b, s:b}", "call_id", in->info.call_id,
+                         "peer", in->info.peer, "video", in->info.video,
+                         "merged", 1));
     if (call__send(in, CALLSIGNAL_ANSWER, NULL) != 0)
       call__end(in, CALL_END_FAILED, "peer unreachable");
     else

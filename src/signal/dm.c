@@ -585,6 +585,14 @@ void dm_free(dm_t *dm) {
   uv_close((uv_handle_t *)&dm->tick, dm__on_tick_closed);
 }
 
+size_t dm_pending(const dm_t *dm) {
+  size_t n = 0;
+  for (const dm_peer_t *p = dm->peers; p; p = p->next)
+    for (const dm_msg_t *m = p->msgs; m; m = m->next)
+      n++;
+  return n;
+}
+
 int dm_peer_addr(dm_t *dm, const uint8_t peer[32],
                  struct sockaddr_storage *out) {
   dm_peer_t *p = dm__peer(dm, peer, false);

@@ -53,6 +53,9 @@ dm_t *dm_new(uv_loop_t *loop, quic_endpoint_t *ep, store_t *store,
 void dm_close(dm_t *dm);
 void dm_free(dm_t *dm);
 
+/* Envelopes still waiting for their ack (for a graceful shutdown). */
+size_t dm_pending(const dm_t *dm);
+
 /* The address of the connection we have with peer (dialed or accepted),
  * for the media link to dial. Returns 0 or -ENOENT. */
 int dm_peer_addr(dm_t *dm, const uint8_t peer[32],
