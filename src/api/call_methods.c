@@ -7,6 +7,8 @@
 #include "device/device.h"
 #include "net/ticket.h"
 
+#include <errno.h>
+#include <sodium.h>
 #include <string.h>
 
 static const char *const call_id_only[] = {"call_id"};
@@ -275,11 +277,50 @@ static int m_set_devices(void *ctx, api_client_t *client, json_t *params,
   return 0;
 }
 
+/* send_audio_frame: {call_id, data: base64 of 960 s16le samples (48 kHz
+ * mono, 20 ms), format?: "s16le"}. */
+static int m_send_audio_frame(void *ctx, api_client_t *client, json_t *params,
+                              json_t **result, api_error_t *err) {
+  api_call_deps_t *d = ctx;
+  static const char *const names[] = {"call_id", "data", "format"};
+  const char *id, *data, *format;
+  int16_t pcm[960];
+  size_t len = 0;
+  if (api_params_only(params, names, 3, err) != 0 ||
+      api_param_string(params, 0, "call_id", true, 64, &id, err) != 0 ||
+      api_param_string(params, 1, "data", true, 4096, &data, err) != 0 ||
+      api_param_string(params, 2, "format", false, 16, &format, err) != 0)
+    return -1;
+  if (format && strcmp(format, "s16le") != 0)
+    return api_fail(err, API_ERR_INVALID_PARAMS,
+                    "format must be \"s16le\" (48 kHz mono)");
+  if (sodium_base642bin((unsigned char *)pcm, sizeof(pcm), data, strlen(data),
+                        NULL, &len, NULL,
+                        sodium_base64_VARIANT_ORIGINAL) != 0 ||
+      len != sizeof(pcm))
+    return api_fail(err, API_ERR_INVALID_PARAMS,
+                    "data must be base64 of exactly 960 s16le samples "
+                    "(1920 bytes, 20 ms at 48 kHz mono)");
+  int r = d->media ? media_mgr_send_audio(d->media, id, pcm) : -ENOENT;
+  if (r == -ENOENT)
+    return api_fail(err, API_ERR_NO_SUCH_CALL, "no call with media %s", id);
+  if (r != 0)
+    return api_fail(err, API_ERR_INVALID_STATE,
+                    "the call's audio source is not \"api\"");
+  *result = json_object();
+  return 0;
+}
+
 const api_method_t api_call_methods[] = {
-    {"start_call", m_start_call},   {"answer_call", m_answer_call},
-    {"reject_call", m_reject_call}, {"end_call", m_end_call},
-    {"list_calls", m_list_calls},   {"toggle_mute", m_toggle_mute},
-    {"call_stats", m_call_stats},   {"list_devices", m_list_devices},
+    {"send_audio_frame", m_send_audio_frame},
+    {"start_call", m_start_call},
+    {"answer_call", m_answer_call},
+    {"reject_call", m_reject_call},
+    {"end_call", m_end_call},
+    {"list_calls", m_list_calls},
+    {"toggle_mute", m_toggle_mute},
+    {"call_stats", m_call_stats},
+    {"list_devices", m_list_devices},
     {"set_devices", m_set_devices},
 };
 const size_t api_call_methods_count = ARRAY_SIZE(api_call_methods);

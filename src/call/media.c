@@ -1,6 +1,7 @@
 /* Call media: the per-call voice pipeline and its threads; see media.h. */
 #include "call/media.h"
 
+#include "call/apidev.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "device/device.h"
@@ -11,6 +12,9 @@
 #include "media/ring.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +113,22 @@ static void media__sleep_until(uint64_t t_ns) {
     ;
 }
 
+/* Asks for real-time scheduling for a media thread, as audio programs do:
+ * a frame that waits behind a compile or a browser tab is a glitch. The
+ * threads sleep most of every 20 ms, so they cannot starve the machine.
+ * Refused without the privilege (no root, no rtkit): then they run as
+ * normal threads and the jitter buffer absorbs what it can. */
+static void media__realtime(const char *what) {
+  static atomic_bool warned;
+  struct sched_param sp = {.sched_priority = 10};
+  int r = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+  if (r != 0 && !atomic_exchange(&warned, true))
+    LOG_INFO("media",
+             "%s thread: no real-time priority (%s); running as a "
+             "normal thread",
+             what, strerror(r));
+}
+
 /* ---- capture thread: source -> Opus -> tx ring ---- */
 
 static void media__capture_main(void *arg) {
@@ -117,6 +137,7 @@ static void media__capture_main(void *arg) {
   tx_pkt_t pkt;
   uint32_t seq = 0;
   bool ended = false;
+  media__realtime("capture");
   uint64_t next = time_mono_ns();
   while (atomic_load(&m->running)) {
     if (!m->src->paced) {
@@ -197,6 +218,7 @@ static void media__playout_main(void *arg) {
   bool quiet = true;
   double energy = 0;
   unsigned frames = 0;
+  media__realtime("playout");
   uint64_t next = time_mono_ns();
   while (atomic_load(&m->running)) {
     if (!m->sink->paced) {
@@ -477,6 +499,30 @@ static void media__stop(call_media_t *m) {
   uv_close((uv_handle_t *)&m->redial_timer, media__on_handle_closed);
 }
 
+/* A frame the call played, for API clients subscribed to media. */
+static void media__on_api_frame(void *ctx, const int16_t *pcm) {
+  call_media_t *m = ctx;
+  char b64[sodium_base64_ENCODED_LEN(AUDIO_FRAME_SAMPLES * 2,
+                                     sodium_base64_VARIANT_ORIGINAL)];
+  sodium_bin2base64(b64, sizeof(b64), (const unsigned char *)pcm,
+                    AUDIO_FRAME_SAMPLES * 2, sodium_base64_VARIANT_ORIGINAL);
+  if (m->mm->ops.event)
+    m->mm->ops.event(m->mm->ctx, "audio-frame",
+                     json_pack("{s:s, s:s, s:s, s:i, s:i}", "call_id",
+                               m->call_id, "data", b64, "format", "s16le",
+                               "rate", AUDIO_RATE, "channels", 1));
+}
+
+int media_mgr_send_audio(media_mgr_t *mm, const char *call_id,
+                         const int16_t *pcm) {
+  call_media_t *m = media__find(mm, call_id);
+  if (!m)
+    return -ENOENT;
+  if (!apidev_is_source(m->src))
+    return -EINVAL;
+  return apidev_source_push(m->src, pcm);
+}
+
 /* The devices for a call: its own if asked for, else the defaults. */
 static int media__open_devices(media_mgr_t *mm, call_media_t *m) {
   const char *src = mm->source, *sink = mm->sink;
@@ -491,14 +537,20 @@ static int media__open_devices(media_mgr_t *mm, call_media_t *m) {
     src = cd->source[0] ? cd->source : src;
     sink = cd->sink[0] ? cd->sink : sink;
   }
-  char err[256];
-  int r = device_open_source(src, &m->src, err, sizeof(err));
-  if (r == 0) {
+  char err[256] = "out of memory";
+  int r = 0;
+  if (strcmp(src, APIDEV_NAME) == 0)
+    r = (m->src = apidev_source_new()) ? 0 : -ENOMEM;
+  else
+    r = device_open_source(src, &m->src, err, sizeof(err));
+  if (r == 0 && strcmp(sink, APIDEV_NAME) == 0)
+    r = (m->sink = apidev_sink_new(mm->loop, media__on_api_frame, m)) ? 0
+                                                                      : -ENOMEM;
+  else if (r == 0)
     r = device_open_sink(sink, &m->sink, err, sizeof(err));
-    if (r != 0) {
-      audio_source_close(m->src);
-      m->src = NULL;
-    }
+  if (r != 0) {
+    audio_source_close(m->src);
+    m->src = NULL;
   }
   if (r != 0)
     LOG_ERROR("media", "call %s: %s", m->call_id, err);
@@ -607,8 +659,11 @@ int media_mgr_set_devices(media_mgr_t *mm, const char *source, const char *sink,
   }
   /* A sink check would create or truncate a file: only sources and
    * non-file sinks are opened to check them. */
-  bool sink_is_file = sink && strncmp(sink, "file", 4) == 0;
-  int r = media__check(source, sink_is_file ? NULL : sink, err, err_size);
+  bool skip_sink =
+      sink && (strncmp(sink, "file", 4) == 0 || strcmp(sink, APIDEV_NAME) == 0);
+  bool skip_source = source && strcmp(source, APIDEV_NAME) == 0;
+  int r = media__check(skip_source ? NULL : source, skip_sink ? NULL : sink,
+                       err, err_size);
   if (r != 0)
     return r;
   if (source)
@@ -648,6 +703,7 @@ media_mgr_t *media_mgr_new(uv_loop_t *loop, quic_endpoint_t *ep,
   mm->ctx = ctx;
   strcpy(mm->source, "tone");
   strcpy(mm->sink, "null");
+  apidev_register();
   mm->links = link_listener_new(ep, me);
   if (!mm->links) {
     free(mm);

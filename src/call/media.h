@@ -63,6 +63,12 @@ int media_mgr_start(media_mgr_t *mm, const call_info_t *ci,
                     const struct sockaddr *peer_addr);
 void media_mgr_stop(media_mgr_t *mm, const char *call_id);
 
+/* One 20 ms frame (960 samples) from an API client for a call whose
+ * source is "api". Returns 0, -ENOENT (no such call with media) or -EINVAL
+ * (the call's source is not "api"). */
+int media_mgr_send_audio(media_mgr_t *mm, const char *call_id,
+                         const int16_t *pcm);
+
 /* Mute: the capture sends silence (still frames: the peer knows the call
  * is alive) and tells the peer. Returns 0 or -ENOENT. */
 int media_mgr_set_mute(media_mgr_t *mm, const char *call_id, bool muted);

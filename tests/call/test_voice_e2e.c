@@ -11,6 +11,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
+#include <sodium.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -380,6 +382,92 @@ static void test_mute(void **state) {
   free(hb);
 }
 
+/* The API as both ends: a client feeds A's microphone with a 600 Hz tone
+ * (send_audio_frame, paced at 20 ms); another, subscribed to media, takes
+ * what B plays from audio-frame events. What B's client hears must be that
+ * tone. */
+static void test_api_audio(void **state) {
+  fixture_t *f = *state;
+  start_daemons(f);
+  char *ticket = tickets(f);
+  ts_rpc_t *ca = ts_rpc_connect(f->a.socket, 5000);
+  ts_rpc_t *cb = ts_rpc_connect(f->b.socket, 5000);
+  json_decref(ts_rpc_call_ok(cb, "subscribe", json_pack("{s:b}", "media", 1)));
+  json_t *call =
+      ts_rpc_call_ok(ca, "start_call",
+                     json_pack("{s:s, s:s, s:s}", "peer", ticket,
+                               "audio_source", "api", "audio_sink", "null"));
+  const char *id = json_string_value(json_object_get(call, "call_id"));
+  json_decref(wait_event(cb, "incoming-call", 10000));
+  json_decref(
+      ts_rpc_call_ok(cb, "answer_call",
+                     json_pack("{s:s, s:s, s:s}", "call_id", id, "audio_source",
+                               "null", "audio_sink", "api")));
+  /* A wrong frame size is refused with a clear error. */
+  json_t *bad =
+      ts_rpc_call(ca, "send_audio_frame",
+                  json_pack("{s:s, s:s}", "call_id", id, "data", "AAAA"), 0);
+  assert_int_equal(ts_rpc_error_code(bad), -32602);
+  json_decref(bad);
+
+  int16_t pcm[AUDIO_FRAME_SAMPLES];
+  char b64[4096];
+  double phase = 0;
+  const size_t want = 150; /* 3 s */
+  pcm_t heard = {malloc(want * 2 * AUDIO_FRAME_SAMPLES * sizeof(int16_t)), 0};
+  int64_t next = ts_now_ms();
+  for (size_t i = 0; i < want; i++) {
+    for (size_t k = 0; k < AUDIO_FRAME_SAMPLES; k++) {
+      pcm[k] = (int16_t)(8000 * sin(phase));
+      phase += 2 * M_PI * 600 / 48000;
+    }
+    sodium_bin2base64(b64, sizeof(b64), (const unsigned char *)pcm, sizeof(pcm),
+                      sodium_base64_VARIANT_ORIGINAL);
+    json_decref(
+        ts_rpc_call_ok(ca, "send_audio_frame",
+                       json_pack("{s:s, s:s}", "call_id", id, "data", b64)));
+    /* Take what B played meanwhile. */
+    json_t *n;
+    while ((n = ts_rpc_next_notification(cb, 0)) != NULL) {
+      json_t *p = json_object_get(n, "params");
+      if (strcmp(json_string_value(json_object_get(n, "method")),
+                 "audio-frame") == 0 &&
+          heard.n + AUDIO_FRAME_SAMPLES <= want * 2 * AUDIO_FRAME_SAMPLES) {
+        size_t len = 0;
+        const char *d = json_string_value(json_object_get(p, "data"));
+        assert_int_equal(sodium_base642bin((unsigned char *)(heard.s + heard.n),
+                                           AUDIO_FRAME_SAMPLES * 2, d,
+                                           strlen(d), NULL, &len, NULL,
+                                           sodium_base64_VARIANT_ORIGINAL),
+                         0);
+        assert_int_equal(len, AUDIO_FRAME_SAMPLES * 2);
+        heard.n += AUDIO_FRAME_SAMPLES;
+      }
+      json_decref(n);
+    }
+    next += 20;
+    int64_t wait = next - ts_now_ms();
+    if (wait > 0)
+      ts_sleep_ms((int)wait);
+  }
+  json_decref(
+      ts_rpc_call_ok(ca, "end_call", json_pack("{s:s}", "call_id", id)));
+  /* The middle second of what B's client got is the tone. */
+  assert_true(heard.n >= 100 * AUDIO_FRAME_SAMPLES);
+  const int16_t *mid = heard.s + heard.n / 2 - 24000;
+  double hz = audio_tone_hz(mid, 48000, 48000);
+  double db = audio_rms_dbfs(mid, 48000);
+  printf("  api audio: %zu frames heard, %.1f Hz at %.1f dBFS\n",
+         heard.n / AUDIO_FRAME_SAMPLES, hz, db);
+  assert_true(hz > 595 && hz < 605);
+  assert_true(db > -20 && db < -10);
+  free(heard.s);
+  json_decref(call);
+  ts_rpc_close(ca);
+  ts_rpc_close(cb);
+  free(ticket);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_datagram_clean, setup, teardown),
@@ -387,6 +475,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_datagram_impaired, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stream_impaired, setup, teardown),
       cmocka_unit_test_setup_teardown(test_mute, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_api_audio, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
