@@ -514,9 +514,13 @@ static void check_delays(const char *what, const struct arrival *a, size_t n,
   printf("%s: %zu datagrams, one-way delay mean %.2f sd %.2f min %.2f "
          "max %.2f ms (configured %.0f +- %.0f)\n",
          what, n, d.mean, d.sd, d.min, d.max, delay, jitter);
-  assert_true(fabs(d.mean - delay) <= 3.0);
+  /* A late wake-up of the relay's timer or of this test's receive loop
+   * adds to a measured delay and never subtracts from it (the machines are
+   * shared, and CI also runs this under ASan): the lower bound is tight,
+   * the upper ones carry a scheduling margin. */
+  assert_true(d.mean >= delay - 3.0 && d.mean <= delay + 6.0);
   assert_true(d.min >= delay - jitter - 2.0);
-  assert_true(d.max <= delay + jitter + 5.0);
+  assert_true(d.max <= delay + jitter + 15.0);
   /* The jitter is really there, spread over most of its range. */
   assert_true(d.sd >= jitter / 5.0);
   assert_true(d.max - d.min >= jitter);
