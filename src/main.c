@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "crypto/identity.h"
+#include "device/portaudio.h"
 #include "net/quic.h"
 #include "net/ticket.h"
 #include "signal/dm.h"
@@ -318,6 +319,7 @@ static int start_calls(daemon_t *d) {
   opts.accept_from = d->cfg.accept_calls_from_anyone ? CALL_POLICY_ANYONE
                                                      : CALL_POLICY_CONTACTS;
   opts.offers_per_minute = d->cfg.offers_per_minute;
+  portaudio_register();
   d->dm = dm_new(d->loop, d->ep, d->store, &d->identity, &dm_ops, d);
   d->media =
       media_mgr_new(d->loop, d->ep, d->identity.public_key, &media_ops, d);

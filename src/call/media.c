@@ -140,9 +140,13 @@ static void media__capture_main(void *arg) {
   media__realtime("capture");
   uint64_t next = time_mono_ns();
   while (atomic_load(&m->running)) {
-    if (!m->src->paced) {
+    /* An unpaced source, or one that ended (silence from then on), runs
+     * on our own 20 ms clock; a device paces itself. */
+    if (!m->src->paced || ended) {
       media__sleep_until(next);
       next += AUDIO_FRAME_US * 1000u;
+    } else {
+      next = time_mono_ns();
     }
     int r = ended ? 0 : audio_source_read(m->src, pcm);
     if (r == -EAGAIN)
@@ -217,7 +221,7 @@ static void media__playout_main(void *arg) {
   rx_pkt_t pkt;
   bool quiet = true;
   double energy = 0;
-  unsigned frames = 0;
+  unsigned frames = 0, sink_errors = 0;
   media__realtime("playout");
   uint64_t next = time_mono_ns();
   while (atomic_load(&m->running)) {
@@ -230,8 +234,9 @@ static void media__playout_main(void *arg) {
                     pkt.len);
     media__decode_tick(m, pcm, quiet);
     int r = audio_sink_write(m->sink, pcm);
-    if (r < 0 && r != -EAGAIN)
-      LOG_WARN("media", "call %s: sink: %s", m->call_id, strerror(-r));
+    if (r < 0 && r != -EAGAIN && sink_errors++ % 250 == 0)
+      LOG_WARN("media", "call %s: sink: %s (%u times)", m->call_id,
+               strerror(-r), sink_errors);
     double db = audio_rms_dbfs(pcm, AUDIO_FRAME_SAMPLES);
     quiet = db < AUDIO_QUIET_DBFS;
     energy += db;

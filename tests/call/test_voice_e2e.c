@@ -428,7 +428,7 @@ static void test_api_audio(void **state) {
                        json_pack("{s:s, s:s}", "call_id", id, "data", b64)));
     /* Take what B played meanwhile. */
     json_t *n;
-    while ((n = ts_rpc_next_notification(cb, 0)) != NULL) {
+    while ((n = ts_rpc_next_notification(cb, 1)) != NULL) {
       json_t *p = json_object_get(n, "params");
       if (strcmp(json_string_value(json_object_get(n, "method")),
                  "audio-frame") == 0 &&
