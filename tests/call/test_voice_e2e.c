@@ -263,8 +263,11 @@ static void run_call(fixture_t *f, const char *transport, const char *src_a,
       ts_rpc_call_ok(ca, "call_stats", json_pack("{s:s}", "call_id", id));
   res->stats_b =
       ts_rpc_call_ok(cb, "call_stats", json_pack("{s:s}", "call_id", id));
-  printf("  A: %s\n  B: %s\n", json_dumps(res->stats_a, JSON_COMPACT),
-         json_dumps(res->stats_b, JSON_COMPACT));
+  char *da = json_dumps(res->stats_a, JSON_COMPACT);
+  char *db = json_dumps(res->stats_b, JSON_COMPACT);
+  printf("  A: %s\n  B: %s\n", da, db);
+  free(da);
+  free(db);
   json_decref(
       ts_rpc_call_ok(ca, "end_call", json_pack("{s:s}", "call_id", id)));
   json_decref(wait_event(cb, "call-ended", 10000));
