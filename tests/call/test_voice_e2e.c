@@ -189,33 +189,6 @@ static char *tickets(fixture_t *f) {
   return out;
 }
 
-static json_t *wait_event(ts_rpc_t *c, const char *method, int timeout_ms) {
-  int64_t end = ts_now_ms() + ts_timeout_ms(timeout_ms);
-  while (ts_now_ms() < end) {
-    json_t *n = ts_rpc_next_notification(c, (int)(end - ts_now_ms()));
-    if (!n)
-      break;
-    if (strcmp(json_string_value(json_object_get(n, "method")), method) == 0)
-      return n;
-    json_decref(n);
-  }
-  fail_msg("no %s event", method);
-  return NULL;
-}
-
-/* Waits for call-state `state` of call_id on c. */
-static void wait_state(ts_rpc_t *c, const char *state) {
-  for (;;) {
-    json_t *n = wait_event(c, "call-state", 10000);
-    bool hit = strcmp(json_string_value(json_object_get(
-                          json_object_get(n, "params"), "state")),
-                      state) == 0;
-    json_decref(n);
-    if (hit)
-      return;
-  }
-}
-
 typedef struct call_result {
   json_t *stats_a, *stats_b;
 } call_result_t;
@@ -240,13 +213,13 @@ static void run_call(fixture_t *f, const char *transport, const char *src_a,
       json_pack("{s:s, s:s, s:s, s:s}", "peer", ticket, "transport", transport,
                 "audio_source", src_a, "audio_sink", sink_a));
   const char *id = json_string_value(json_object_get(call, "call_id"));
-  json_t *inc = wait_event(cb, "incoming-call", 10000);
+  json_t *inc = ts_rpc_wait_event(cb, "incoming-call", 10000);
   json_decref(inc);
   json_decref(
       ts_rpc_call_ok(cb, "answer_call",
                      json_pack("{s:s, s:s, s:s}", "call_id", id, "audio_source",
                                src_b, "audio_sink", sink_b)));
-  wait_state(ca, "active");
+  ts_rpc_wait_call_state(ca, "active");
   int64_t t0 = ts_now_ms();
   if (mute_at > 0) {
     ts_sleep_ms(mute_at * 1000);
@@ -270,7 +243,7 @@ static void run_call(fixture_t *f, const char *transport, const char *src_a,
   free(db);
   json_decref(
       ts_rpc_call_ok(ca, "end_call", json_pack("{s:s}", "call_id", id)));
-  json_decref(wait_event(cb, "call-ended", 10000));
+  json_decref(ts_rpc_wait_event(cb, "call-ended", 10000));
   json_decref(call);
   ts_rpc_close(ca);
   ts_rpc_close(cb);
@@ -401,7 +374,7 @@ static void test_api_audio(void **state) {
                      json_pack("{s:s, s:s, s:s}", "peer", ticket,
                                "audio_source", "api", "audio_sink", "null"));
   const char *id = json_string_value(json_object_get(call, "call_id"));
-  json_decref(wait_event(cb, "incoming-call", 10000));
+  json_decref(ts_rpc_wait_event(cb, "incoming-call", 10000));
   json_decref(
       ts_rpc_call_ok(cb, "answer_call",
                      json_pack("{s:s, s:s, s:s}", "call_id", id, "audio_source",

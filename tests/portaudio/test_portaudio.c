@@ -703,32 +703,6 @@ static void test_driver_loop_converted(void **state) {
 
 /* ---- a call between two parleyd ---- */
 
-static json_t *wait_event(ts_rpc_t *c, const char *method, int timeout_ms) {
-  int64_t end = ts_now_ms() + ts_timeout_ms(timeout_ms);
-  while (ts_now_ms() < end) {
-    json_t *n = ts_rpc_next_notification(c, (int)(end - ts_now_ms()));
-    if (!n)
-      break;
-    if (strcmp(json_string_value(json_object_get(n, "method")), method) == 0)
-      return n;
-    json_decref(n);
-  }
-  fail_msg("no %s event", method);
-  return NULL;
-}
-
-static void wait_state(ts_rpc_t *c, const char *state) {
-  for (;;) {
-    json_t *n = wait_event(c, "call-state", 10000);
-    bool hit = strcmp(json_string_value(json_object_get(
-                          json_object_get(n, "params"), "state")),
-                      state) == 0;
-    json_decref(n);
-    if (hit)
-      return;
-  }
-}
-
 /* Starts a parleyd whose PortAudio uses these PulseAudio devices. */
 static void start_daemon(ts_daemon_t *d, const char *name, const char *mic,
                          const char *spk) {
@@ -805,12 +779,12 @@ static void test_call(void **state) {
                 json_object_get(json_object_get(tb, "result"), "ticket"),
                 "audio_source", "portaudio", "audio_sink", "portaudio"));
   const char *id = json_string_value(json_object_get(call, "call_id"));
-  json_decref(wait_event(cb, "incoming-call", 10000));
+  json_decref(ts_rpc_wait_event(cb, "incoming-call", 10000));
   json_decref(
       ts_rpc_call_ok(cb, "answer_call",
                      json_pack("{s:s, s:s, s:s}", "call_id", id, "audio_source",
                                "portaudio", "audio_sink", "portaudio")));
-  wait_state(ca, "active");
+  ts_rpc_wait_call_state(ca, "active");
   ts_sleep_ms(CALL_SECONDS * 1000);
   json_t *sa =
       ts_rpc_call_ok(ca, "call_stats", json_pack("{s:s}", "call_id", id));
@@ -822,7 +796,7 @@ static void test_call(void **state) {
   free(jb);
   json_decref(
       ts_rpc_call_ok(ca, "end_call", json_pack("{s:s}", "call_id", id)));
-  json_decref(wait_event(cb, "call-ended", 10000));
+  json_decref(ts_rpc_wait_event(cb, "call-ended", 10000));
   ts_sleep_ms(300);
   pcm_t heard_a, heard_b;
   stop_recording(rec_a, rec_a_path, &heard_a);

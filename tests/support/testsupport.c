@@ -713,6 +713,32 @@ json_t *ts_rpc_next_notification(ts_rpc_t *c, int timeout_ms) {
   }
 }
 
+json_t *ts_rpc_wait_event(ts_rpc_t *c, const char *method, int timeout_ms) {
+  int64_t end = ts_now_ms() + ts_timeout_ms(timeout_ms);
+  while (ts_now_ms() < end) {
+    json_t *n = ts_rpc_next_notification(c, (int)(end - ts_now_ms()));
+    if (!n)
+      break;
+    if (strcmp(json_string_value(json_object_get(n, "method")), method) == 0)
+      return n;
+    json_decref(n);
+  }
+  fail_msg("no %s event in %d ms", method, ts_timeout_ms(timeout_ms));
+  return NULL;
+}
+
+void ts_rpc_wait_call_state(ts_rpc_t *c, const char *state) {
+  for (;;) {
+    json_t *n = ts_rpc_wait_event(c, "call-state", 10000);
+    const char *s = json_string_value(
+        json_object_get(json_object_get(n, "params"), "state"));
+    bool hit = s && strcmp(s, state) == 0;
+    json_decref(n);
+    if (hit)
+      return;
+  }
+}
+
 int ts_rpc_error_code(const json_t *resp) {
   json_t *e = json_object_get(resp, "error");
   return e ? (int)json_integer_value(json_object_get(e, "code")) : 0;

@@ -189,6 +189,13 @@ json_t *ts_rpc_call_ok(ts_rpc_t *c, const char *method, json_t *params);
  * read meanwhile are dropped. */
 json_t *ts_rpc_next_notification(ts_rpc_t *c, int timeout_ms);
 
+/* The next notification named method, skipping others, or a cmocka
+ * failure after timeout_ms (scaled by ts_timeout_ms). Caller frees. */
+json_t *ts_rpc_wait_event(ts_rpc_t *c, const char *method, int timeout_ms);
+/* Waits (as above, 10 s per event) for a call-state notification with the
+ * given state. */
+void ts_rpc_wait_call_state(ts_rpc_t *c, const char *state);
+
 /* The error code of a response (0 if it has none) and its message ("" if
  * none; borrowed from resp). */
 int ts_rpc_error_code(const json_t *resp);
