@@ -369,6 +369,7 @@ static void test_api_audio(void **state) {
   ts_rpc_t *ca = ts_rpc_connect(f->a.socket, 5000);
   ts_rpc_t *cb = ts_rpc_connect(f->b.socket, 5000);
   json_decref(ts_rpc_call_ok(cb, "subscribe", json_pack("{s:b}", "media", 1)));
+  json_decref(ts_rpc_call_ok(ca, "subscribe", NULL));
   json_t *call =
       ts_rpc_call_ok(ca, "start_call",
                      json_pack("{s:s, s:s, s:s}", "peer", ticket,
@@ -379,6 +380,7 @@ static void test_api_audio(void **state) {
       ts_rpc_call_ok(cb, "answer_call",
                      json_pack("{s:s, s:s, s:s}", "call_id", id, "audio_source",
                                "null", "audio_sink", "api")));
+  ts_rpc_wait_call_state(ca, "active"); /* A's media runs from here */
   /* A wrong frame size is refused with a clear error. */
   json_t *bad =
       ts_rpc_call(ca, "send_audio_frame",

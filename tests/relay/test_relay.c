@@ -578,7 +578,7 @@ static void test_rate(void **state) {
          "(bound 200)\n",
          f.nup, f.count, kbit, d.max);
   assert_true(fabs(kbit - 800) <= 80);
-  assert_true(d.max <= 200 + 5);
+  assert_true(d.max <= 200 + 15); /* + scheduling margin, as above */
   int first_arrived = (int)f.nup;
   flow_free(&f);
 
