@@ -859,14 +859,14 @@ def steps(name, key):
     rs = [w[key] for w in c["windows"]] + [c[key]]
     return [r for r in rs if r["latency_p99_ms"] - r["latency_p50_ms"] > 15]
 end_stepped, win_stepped = [], []
-for name in ("datagram-clean", "stream-clean"):
+for cname in ("datagram-clean", "stream-clean"):
     for d, key in (("alice to bob", "b"), ("bob to alice", "a")):
-        c = calls[name][key]
-        label = "%s %s" % (name.split("-")[0], d)
+        c = calls[cname][key]
+        label = "%s %s" % (cname.split("-")[0], d)
         if c["latency_p99_ms"] - c["latency_p50_ms"] > 15:
             end_stepped.append("%s (p50 %.1f, p99 %.1f ms)" % (
                 label, c["latency_p50_ms"] + 20, c["latency_p99_ms"] + 20))
-        st = steps(name, key)
+        st = steps(cname, key)
         if st:
             win_stepped.append((label, max(r["latency_p99_ms"] for r in st) + 20))
 ana = []
@@ -900,8 +900,8 @@ ana.append(
        "finer step than a whole frame (time-stretching, or moving the "
        "playout tick's phase) is what would give p99 room." % (
        "; ".join("%s (p99 up to %.1f ms)" % x for x in win_stepped),
-       "%.1f ms of margin at worst, so the p99 target holds, but by a few "
-       "milliseconds whenever the buffer steps" % (60 - max(x[1] for x in win_stepped))
+       "%.1f ms of margin at worst, so the p99 target holds, but only just "
+       "whenever the buffer steps" % (60 - max(x[1] for x in win_stepped))
        if max(x[1] for x in win_stepped) <= 60 else
        "over the target by up to %.1f ms in those readings"
        % (max(x[1] for x in win_stepped) - 60))

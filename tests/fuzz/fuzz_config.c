@@ -1,6 +1,9 @@
 /* Fuzzes the config file parser. */
 #include "core/config.h"
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 
