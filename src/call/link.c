@@ -129,8 +129,8 @@ int link_report_decode(link_report_t *r, const uint8_t *in, size_t len) {
 
 /* ---- sending ---- */
 
-static int link__write_msg(call_link_t *l, quic_conn_t *c, int64_t sid,
-                           enum link_msg type, const uint8_t *p, size_t len) {
+static int link__write_msg(quic_conn_t *c, int64_t sid, enum link_msg type,
+                           const uint8_t *p, size_t len) {
   uint8_t buf[LINK_HDR + LINK_CONTROL_MAX];
   if (len > LINK_CONTROL_MAX)
     return -EMSGSIZE;
@@ -138,7 +138,6 @@ static int link__write_msg(call_link_t *l, quic_conn_t *c, int64_t sid,
   be16_put(buf + 1, (uint16_t)len);
   if (len)
     memcpy(buf + LINK_HDR, p, len);
-  (void)l;
   return quic_stream_write(c, sid, buf, LINK_HDR + len, false);
 }
 
@@ -151,7 +150,7 @@ static void link__send_hello(call_link_t *l) {
   memcpy(p + 2, l->call_id, idlen);
   call_link_proof(p + 2 + idlen, l->secret, l->call_id, l->ls->me, l->peer,
                   true);
-  link__write_msg(l, l->conn, l->ctl_sid, LINK_MSG_HELLO, p,
+  link__write_msg(l->conn, l->ctl_sid, LINK_MSG_HELLO, p,
                   2 + idlen + LINK_PROOF_LEN);
 }
 
@@ -168,7 +167,7 @@ int call_link_send_control(call_link_t *l, enum link_msg type,
                            const uint8_t *payload, size_t len) {
   if (!l->up)
     return QUIC_ERR_STATE;
-  return link__write_msg(l, l->conn, l->ctl_sid, type, payload, len);
+  return link__write_msg(l->conn, l->ctl_sid, type, payload, len);
 }
 
 int call_link_send_audio(call_link_t *l, const uint8_t *frame, size_t len) {
@@ -230,7 +229,7 @@ static void link__on_hello(link_listener_t *ls, quic_conn_t *c, int64_t sid,
   l->ctl_sid = sid;
   quic_conn_set_user(c, l);
   call_link_proof(want, l->secret, call_id, peer, ls->me, false);
-  link__write_msg(l, c, sid, LINK_MSG_HELLO_ACK, want, LINK_PROOF_LEN);
+  link__write_msg(c, sid, LINK_MSG_HELLO_ACK, want, LINK_PROOF_LEN);
   link__go_up(l);
 }
 

@@ -77,7 +77,6 @@ typedef struct call_media {
   link_report_t peer_report;
   bool have_peer_report;
   unsigned ticks;
-  uint64_t started_ms;
 } call_media_t;
 
 /* Devices asked for one call before it started. */
@@ -359,6 +358,9 @@ static json_t *media__stats_json(call_media_t *m) {
       "opus_fec_loss_percent", (json_int_t)opus_codec_enc_loss(m->enc),
       "latency_p50_ms", p50 / 1000.0, "latency_p99_ms", p99 / 1000.0,
       "played_level_dbfs", (json_int_t)p.level_dbfs);
+  if (o)
+    json_object_set_new(o, "frames_send_failed",
+                        json_integer((json_int_t)m->send_errors));
   if (o && m->link)
     json_object_set_new(
         o, "frames_malformed",
@@ -610,7 +612,7 @@ int media_mgr_start(media_mgr_t *mm, const call_info_t *ci,
     return -ENOMEM;
   }
   m->threads_started = true;
-  m->started_ms = m->last_report_ms = uv_now(mm->loop);
+  m->last_report_ms = uv_now(mm->loop);
   uv_timer_start(&m->report_timer, media__on_report_timer, MEDIA_REPORT_MS,
                  MEDIA_REPORT_MS);
   return 0;
