@@ -303,6 +303,12 @@ static void wire_on_link(void *ctx, const char *call_id, bool up) {
     call_mgr_media_event(d->calls, call_id, up);
 }
 
+static void wire_on_video(void *ctx, const char *call_id) {
+  daemon_t *d = ctx;
+  if (d->calls)
+    call_mgr_mark_video(d->calls, call_id);
+}
+
 static int start_calls(daemon_t *d) {
   static const dm_ops_t dm_ops = {wire_on_signal, wire_on_send_done,
                                   wire_peer_addrs};
@@ -311,8 +317,8 @@ static int start_calls(daemon_t *d) {
                                           .is_contact = wire_is_contact,
                                           .media_start = wire_media_start,
                                           .media_stop = wire_media_stop};
-  static const media_mgr_ops_t media_ops = {.on_link = wire_on_link,
-                                            .event = wire_event};
+  static const media_mgr_ops_t media_ops = {
+      .on_link = wire_on_link, .event = wire_event, .on_video = wire_on_video};
   call_mgr_opts_t opts;
   call_mgr_opts_default(&opts);
   opts.ring_timeout_ms = d->cfg.ring_timeout_ms;

@@ -5,10 +5,13 @@
 #include "core/util.h"
 #include "crypto/identity.h"
 #include "device/device.h"
+#include "device/vdevice.h"
+#include "media/video.h"
 #include "net/ticket.h"
 
 #include <errno.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const call_id_only[] = {"call_id"};
@@ -83,21 +86,34 @@ static int call_devices(json_t *params, size_t i, const char **src,
   return 0;
 }
 
+/* Optional per-call video devices at index i, i+1. */
+static int video_devices(json_t *params, size_t i, const char **src,
+                         const char **sink, api_error_t *err) {
+  if (api_param_string(params, i, "video_source", false, MEDIA_DEVICE_MAX - 1,
+                       src, err) != 0 ||
+      api_param_string(params, i + 1, "video_sink", false, MEDIA_DEVICE_MAX - 1,
+                       sink, err) != 0)
+    return -1;
+  return 0;
+}
+
 static int m_start_call(void *ctx, api_client_t *client, json_t *params,
                         json_t **result, api_error_t *err) {
   api_call_deps_t *d = ctx;
-  static const char *const names[] = {"peer", "video", "audio_source",
-                                      "audio_sink", "transport"};
-  const char *peer_text, *src, *sink, *tr = NULL;
+  static const char *const names[] = {"peer",       "video",     "audio_source",
+                                      "audio_sink", "transport", "video_source",
+                                      "video_sink"};
+  const char *peer_text, *src, *sink, *tr = NULL, *vsrc, *vsink;
   bool video = false;
   uint8_t peer[32];
   enum media_transport transport = 0;
-  if (api_params_only(params, names, 5, err) != 0 ||
+  if (api_params_only(params, names, 7, err) != 0 ||
       api_param_string(params, 0, "peer", true, TICKET_MAX_LEN, &peer_text,
                        err) != 0 ||
       api_param_bool(params, 1, "video", false, &video, NULL, err) != 0 ||
       call_devices(params, 2, &src, &sink, err) != 0 ||
-      api_param_string(params, 4, "transport", false, 16, &tr, err) != 0)
+      api_param_string(params, 4, "transport", false, 16, &tr, err) != 0 ||
+      video_devices(params, 5, &vsrc, &vsink, err) != 0)
     return -1;
   if (tr && strcmp(tr, "datagram") == 0)
     transport = MEDIA_TRANSPORT_DATAGRAM;
@@ -114,6 +130,8 @@ static int m_start_call(void *ctx, api_client_t *client, json_t *params,
     return call_error(r, err);
   if ((src || sink) && d->media)
     media_mgr_set_call_devices(d->media, info.call_id, src, sink);
+  if ((vsrc || vsink) && d->media)
+    media_mgr_set_call_video_devices(d->media, info.call_id, vsrc, vsink);
   *result = call_info_json(&info);
   return 0;
 }
@@ -129,14 +147,20 @@ static int with_call_id(json_t *params, const char **id, api_error_t *err) {
 static int m_answer_call(void *ctx, api_client_t *client, json_t *params,
                          json_t **result, api_error_t *err) {
   api_call_deps_t *d = ctx;
-  static const char *const names[] = {"call_id", "audio_source", "audio_sink"};
-  const char *id, *src, *sink;
-  if (api_params_only(params, names, 3, err) != 0 ||
+  static const char *const names[] = {"call_id", "audio_source", "audio_sink",
+                                      "video_source", "video_sink"};
+  const char *id, *src, *sink, *vsrc, *vsink;
+  if (api_params_only(params, names, 5, err) != 0 ||
       api_param_string(params, 0, "call_id", true, 64, &id, err) != 0 ||
-      call_devices(params, 1, &src, &sink, err) != 0)
+      call_devices(params, 1, &src, &sink, err) != 0 ||
+      video_devices(params, 3, &vsrc, &vsink, err) != 0)
     return -1;
+  if (call_mgr_get(d->calls, id, &(call_info_t){0}) != 0)
+    return call_error(CALL_ERR_NOT_FOUND, err);
   if ((src || sink) && d->media)
     media_mgr_set_call_devices(d->media, id, src, sink);
+  if ((vsrc || vsink) && d->media)
+    media_mgr_set_call_video_devices(d->media, id, vsrc, vsink);
   int r = call_answer(d->calls, id);
   if (r != 0)
     return call_error(r, err);
@@ -237,6 +261,22 @@ static int m_call_stats(void *ctx, api_client_t *client, json_t *params,
   return 0;
 }
 
+/* The current default devices, with `devices` set to arr (stolen). */
+static json_t *devices_json(api_call_deps_t *d, json_t *arr) {
+  const char *src = "", *sink = "", *vsrc = "", *vsink = "";
+  bool rgba = false;
+  if (d->media) {
+    media_mgr_get_devices(d->media, &src, &sink);
+    media_mgr_get_video_devices(d->media, &vsrc, &vsink, &rgba);
+  }
+  json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "audio_source", src,
+                        "audio_sink", sink, "video_source", vsrc, "video_sink",
+                        vsink, "video_format", rgba ? "rgba" : "i420");
+  if (arr)
+    json_object_set_new(o, "devices", arr);
+  return o;
+}
+
 static int m_list_devices(void *ctx, api_client_t *client, json_t *params,
                           json_t **result, api_error_t *err) {
   api_call_deps_t *d = ctx;
@@ -251,29 +291,50 @@ static int m_list_devices(void *ctx, api_client_t *client, json_t *params,
                        device_kind_name(infos[i].kind), "type",
                        device_type_name(infos[i].type), "description",
                        infos[i].description));
-  const char *src = "", *sink = "";
-  if (d->media)
-    media_mgr_get_devices(d->media, &src, &sink);
-  *result = json_pack("{s:o, s:s, s:s}", "devices", arr, "audio_source", src,
-                      "audio_sink", sink);
+  n = vdevice_list(infos, ARRAY_SIZE(infos));
+  for (size_t i = 0; i < n && i < ARRAY_SIZE(infos); i++)
+    json_array_append_new(
+        arr,
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", infos[i].name, "kind",
+                  device_kind_name(infos[i].kind), "media", "video", "type",
+                  vdevice_type_name((enum vdevice_type)infos[i].type),
+                  "description", infos[i].description));
+  static const char *const api_kinds[] = {"source", "sink"};
+  for (size_t i = 0; i < 2; i++)
+    json_array_append_new(
+        arr,
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", "api", "kind",
+                  api_kinds[i], "media", "video", "type", "api", "description",
+                  i ? "video-frame events to clients subscribed to media"
+                    : "send_video_frame from an API client"));
+  *result = devices_json(d, arr);
   return 0;
 }
 
 static int m_set_devices(void *ctx, api_client_t *client, json_t *params,
                          json_t **result, api_error_t *err) {
   api_call_deps_t *d = ctx;
-  static const char *const names[] = {"audio_source", "audio_sink"};
-  const char *src, *sink;
+  static const char *const names[] = {"audio_source", "audio_sink",
+                                      "video_source", "video_sink",
+                                      "video_format"};
+  const char *src, *sink, *vsrc, *vsink, *fmt;
   char why[256];
-  if (api_params_only(params, names, 2, err) != 0 ||
-      call_devices(params, 0, &src, &sink, err) != 0)
+  if (api_params_only(params, names, 5, err) != 0 ||
+      call_devices(params, 0, &src, &sink, err) != 0 ||
+      video_devices(params, 2, &vsrc, &vsink, err) != 0 ||
+      api_param_string(params, 4, "video_format", false, 16, &fmt, err) != 0)
     return -1;
+  if (fmt && strcmp(fmt, "i420") != 0 && strcmp(fmt, "rgba") != 0)
+    return api_fail(err, API_ERR_INVALID_PARAMS,
+                    "video_format must be \"i420\" or \"rgba\"");
   if (!d->media)
     return api_fail(err, API_ERR_INTERNAL, "no media");
-  if (media_mgr_set_devices(d->media, src, sink, why, sizeof(why)) != 0)
+  if (media_mgr_set_devices(d->media, src, sink, why, sizeof(why)) != 0 ||
+      media_mgr_set_video_devices(d->media, vsrc, vsink,
+                                  fmt ? strcmp(fmt, "rgba") == 0 : -1, why,
+                                  sizeof(why)) != 0)
     return api_fail(err, API_ERR_INVALID_PARAMS, "%s", why);
-  media_mgr_get_devices(d->media, &src, &sink);
-  *result = json_pack("{s:s, s:s}", "audio_source", src, "audio_sink", sink);
+  *result = devices_json(d, NULL);
   return 0;
 }
 
@@ -311,7 +372,81 @@ static int m_send_audio_frame(void *ctx, api_client_t *client, json_t *params,
   return 0;
 }
 
+/* toggle_video: {call_id, enabled}. */
+static int m_toggle_video(void *ctx, api_client_t *client, json_t *params,
+                          json_t **result, api_error_t *err) {
+  api_call_deps_t *d = ctx;
+  static const char *const names[] = {"call_id", "enabled"};
+  const char *id;
+  bool on;
+  char why[256] = "";
+  if (api_params_only(params, names, 2, err) != 0 ||
+      api_param_string(params, 0, "call_id", true, 64, &id, err) != 0 ||
+      api_param_bool(params, 1, "enabled", true, &on, NULL, err) != 0)
+    return -1;
+  int r = d->media ? media_mgr_set_video(d->media, id, on, why, sizeof(why))
+                   : -ENOENT;
+  if (r == -ENOENT)
+    return api_fail(err, API_ERR_NO_SUCH_CALL, "no call with media %s", id);
+  if (r != 0)
+    return api_fail(err, API_ERR_INVALID_STATE, "video: %s", why);
+  *result = json_pack("{s:b}", "enabled", on);
+  return 0;
+}
+
+/* send_video_frame: {call_id, width, height, data: base64 of an I420
+ * picture, format?: "i420"}. The API's line limit bounds it (640x480 fits
+ * with room to spare). */
+static int m_send_video_frame(void *ctx, api_client_t *client, json_t *params,
+                              json_t **result, api_error_t *err) {
+  api_call_deps_t *d = ctx;
+  static const char *const names[] = {"call_id", "width", "height", "data",
+                                      "format"};
+  const char *id, *data, *format;
+  int64_t w, h;
+  if (api_params_only(params, names, 5, err) != 0 ||
+      api_param_string(params, 0, "call_id", true, 64, &id, err) != 0 ||
+      api_param_int(params, 1, "width", true, 2, 1920, &w, NULL, err) != 0 ||
+      api_param_int(params, 2, "height", true, 2, 1080, &h, NULL, err) != 0 ||
+      api_param_string(params, 3, "data", true, 1 << 20, &data, err) != 0 ||
+      api_param_string(params, 4, "format", false, 16, &format, err) != 0)
+    return -1;
+  if (format && strcmp(format, "i420") != 0)
+    return api_fail(err, API_ERR_INVALID_PARAMS, "format must be \"i420\"");
+  size_t want = video_i420_size((int)w, (int)h), len = 0;
+  uint8_t *buf = malloc(want);
+  if (!buf)
+    return api_fail(err, API_ERR_INTERNAL, "out of memory");
+  if (sodium_base642bin(buf, want, data, strlen(data), NULL, &len, NULL,
+                        sodium_base64_VARIANT_ORIGINAL) != 0 ||
+      len != want) {
+    free(buf);
+    return api_fail(err, API_ERR_INVALID_PARAMS,
+                    "data must be base64 of exactly one I420 picture of "
+                    "width x height (%zu bytes)",
+                    want);
+  }
+  int r = d->media
+              ? media_mgr_send_video(d->media, id, (int)w, (int)h, buf, len)
+              : -ENOENT;
+  free(buf);
+  if (r == -ENOENT)
+    return api_fail(err, API_ERR_NO_SUCH_CALL, "no call with media %s", id);
+  if (r == -EAGAIN)
+    return api_fail(err, API_ERR_INVALID_STATE,
+                    "the call is not sending video (toggle_video)");
+  if (r == -ENOBUFS)
+    return api_fail(err, API_ERR_BUSY, "frames come faster than they encode");
+  if (r != 0)
+    return api_fail(err, API_ERR_INVALID_STATE,
+                    "the call's video source is not \"api\"");
+  *result = json_object();
+  return 0;
+}
+
 const api_method_t api_call_methods[] = {
+    {"toggle_video", m_toggle_video},
+    {"send_video_frame", m_send_video_frame},
     {"send_audio_frame", m_send_audio_frame},
     {"start_call", m_start_call},
     {"answer_call", m_answer_call},

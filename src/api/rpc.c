@@ -17,6 +17,7 @@ static const char *const api__event_names[API_EVENT_COUNT] = {
     [API_EVENT_CALL_QUALITY] = "call-quality",
     [API_EVENT_AUDIO_FRAME] = "audio-frame",
     [API_EVENT_VIDEO_FRAME] = "video-frame",
+    [API_EVENT_VIDEO_LADDER] = "video-ladder",
 };
 
 static bool api__is_blank(const char *p, size_t len);

@@ -13,6 +13,8 @@
 #define LINK_VERSION 1
 #define LINK_HDR 3             /* control message: u8 type, u16 length */
 #define LINK_STREAM_AUDIO 0x01 /* first byte of an audio uni stream */
+#define LINK_STREAM_VIDEO 0x02 /* first byte of a video uni stream */
+#define LINK_PRIO_VIDEO 4      /* below audio and control (0) */
 
 enum { LINK_TAG_LISTENER = 1, LINK_TAG_LINK = 2 };
 
@@ -29,6 +31,21 @@ typedef struct link_buf {
   uint8_t *data;
   size_t len, cap;
 } link_buf_t;
+
+/* A video frame we sent on its own stream (datagram transport), until the
+ * peer acknowledged it all. */
+typedef struct link_vtx {
+  int64_t sid;
+  uint32_t seq;
+  uint64_t sent_ms;
+  size_t bytes;
+} link_vtx_t;
+
+/* A video frame being received on its own stream. */
+typedef struct link_vrx {
+  int64_t sid;
+  link_buf_t buf;
+} link_vrx_t;
 
 struct call_link {
   int tag;
@@ -48,6 +65,15 @@ struct call_link {
   link_buf_t ctl_rx;
   audioframe_parser_t audio_rx; /* stream transport */
   uint64_t bad_frames;
+  /* Video. Stream transport: one stream each way and a parser. Datagram
+   * transport: the frames in flight and those being received. */
+  int64_t video_tx_sid, video_rx_sid;
+  videoframe_parser_t video_rx;
+  link_vtx_t vtx[LINK_VIDEO_TX_MAX];
+  size_t n_vtx;
+  link_vrx_t vrx[LINK_VIDEO_RX_MAX];
+  size_t n_vrx, vrx_bytes;
+  link_video_stats_t vstats;
 };
 
 static const quic_handler_t link__handler;
@@ -127,6 +153,27 @@ int link_report_decode(link_report_t *r, const uint8_t *in, size_t len) {
   return 0;
 }
 
+void link_video_report_encode(const link_video_report_t *r,
+                              uint8_t out[LINK_VIDEO_REPORT_LEN]) {
+  be32_put(out, r->frames_received);
+  be32_put(out + 4, r->frames_lost);
+  be32_put(out + 8, r->recv_bitrate);
+  be32_put(out + 12, r->frames_decoded);
+  be32_put(out + 16, r->latency_p50_us);
+}
+
+int link_video_report_decode(link_video_report_t *r, const uint8_t *in,
+                             size_t len) {
+  if (len != LINK_VIDEO_REPORT_LEN)
+    return -1;
+  r->frames_received = be32_get(in);
+  r->frames_lost = be32_get(in + 4);
+  r->recv_bitrate = be32_get(in + 8);
+  r->frames_decoded = be32_get(in + 12);
+  r->latency_p50_us = be32_get(in + 16);
+  return 0;
+}
+
 /* ---- sending ---- */
 
 static int link__write_msg(quic_conn_t *c, int64_t sid, enum link_msg type,
@@ -156,7 +203,7 @@ static void link__send_hello(call_link_t *l) {
 
 static void link__go_up(call_link_t *l) {
   l->up = true;
-  l->audio_tx_sid = -1;
+  l->audio_tx_sid = l->video_tx_sid = -1;
   LOG_INFO("link", "call %s: media link up (%s transport)", l->call_id,
            l->transport == MEDIA_TRANSPORT_STREAM ? "stream" : "datagram");
   if (l->ops.on_up)
@@ -184,6 +231,103 @@ int call_link_send_audio(call_link_t *l, const uint8_t *frame, size_t len) {
     quic_stream_write(l->conn, l->audio_tx_sid, &type, 1, false);
   }
   return quic_stream_write(l->conn, l->audio_tx_sid, frame, len, false);
+}
+
+static uint64_t link__now_ms(void) {
+  return time_mono_ns() / 1000000u;
+}
+
+static void link__vtx_remove(call_link_t *l, size_t i) {
+  l->vtx[i] = l->vtx[--l->n_vtx];
+}
+
+/* Resets the in-flight video frames that went stale: all of them when a
+ * key frame follows (it replaces them), else those past the deadline. */
+static void link__expire_video(call_link_t *l, bool key) {
+  uint64_t now = link__now_ms();
+  for (size_t i = 0; i < l->n_vtx;) {
+    link_vtx_t *v = &l->vtx[i];
+    if (key || now - v->sent_ms > LINK_VIDEO_DEADLINE_MS) {
+      quic_stream_shutdown(l->conn, v->sid, QUIC_DIR_SEND, LINK_RESET_STALE);
+      l->vstats.frames_reset++;
+      link__vtx_remove(l, i);
+    } else {
+      i++;
+    }
+  }
+}
+
+static int link__open_video(call_link_t *l, int64_t *sid) {
+  int r = quic_stream_open_uni(l->conn, sid);
+  if (r != 0)
+    return r;
+  quic_stream_set_priority(l->conn, *sid, LINK_PRIO_VIDEO);
+  uint8_t type = LINK_STREAM_VIDEO;
+  return quic_stream_write(l->conn, *sid, &type, 1, false);
+}
+
+int call_link_send_video(call_link_t *l, const videoframe_t *f) {
+  uint8_t hdr[VIDEOFRAME_HEADER_LEN];
+  int r = l->up ? videoframe_encode_header(hdr, f) : QUIC_ERR_STATE;
+  if (r < 0)
+    goto refused;
+  if (l->transport == MEDIA_TRANSPORT_STREAM) {
+    if (l->video_tx_sid < 0 && (r = link__open_video(l, &l->video_tx_sid)))
+      goto refused;
+    if ((r = quic_stream_write(l->conn, l->video_tx_sid, hdr, sizeof(hdr),
+                               false)) != 0 ||
+        (r = quic_stream_write(l->conn, l->video_tx_sid, f->data, f->len,
+                               false)) != 0) {
+      /* Half a frame may be queued: the stream's framing is lost. */
+      quic_stream_shutdown(l->conn, l->video_tx_sid, QUIC_DIR_SEND,
+                           LINK_RESET_STALE);
+      l->video_tx_sid = -1;
+      goto refused;
+    }
+    l->vstats.frames_sent++;
+    return 0;
+  }
+  link__expire_video(l, f->key_frame);
+  if (l->n_vtx == LINK_VIDEO_TX_MAX) { /* the oldest goes */
+    size_t oldest = 0;
+    for (size_t i = 1; i < l->n_vtx; i++)
+      if (l->vtx[i].sent_ms < l->vtx[oldest].sent_ms)
+        oldest = i;
+    quic_stream_shutdown(l->conn, l->vtx[oldest].sid, QUIC_DIR_SEND,
+                         LINK_RESET_STALE);
+    l->vstats.frames_reset++;
+    link__vtx_remove(l, oldest);
+  }
+  int64_t sid;
+  if ((r = link__open_video(l, &sid)) != 0)
+    goto refused;
+  if ((r = quic_stream_write(l->conn, sid, hdr, sizeof(hdr), false)) != 0 ||
+      (r = quic_stream_write(l->conn, sid, f->data, f->len, true)) != 0) {
+    quic_stream_shutdown(l->conn, sid, QUIC_DIR_SEND, LINK_RESET_STALE);
+    goto refused;
+  }
+  l->vtx[l->n_vtx++] =
+      (link_vtx_t){sid, f->sequence, link__now_ms(), 1 + sizeof(hdr) + f->len};
+  l->vstats.frames_sent++;
+  return 0;
+refused:
+  l->vstats.frames_refused++;
+  return r;
+}
+
+void call_link_video_stats(call_link_t *l, link_video_stats_t *out) {
+  *out = l->vstats;
+  out->backlog_bytes = 0;
+  if (!l->conn)
+    return;
+  if (l->transport == MEDIA_TRANSPORT_STREAM && l->video_tx_sid >= 0) {
+    int64_t n = quic_stream_unacked(l->conn, l->video_tx_sid);
+    out->backlog_bytes = n > 0 ? (uint64_t)n : 0;
+  }
+  for (size_t i = 0; i < l->n_vtx; i++) {
+    int64_t n = quic_stream_unacked(l->conn, l->vtx[i].sid);
+    out->backlog_bytes += n > 0 ? (uint64_t)n : 0;
+  }
 }
 
 /* ---- receiving ---- */
@@ -321,6 +465,84 @@ static void link__on_audio_bytes(call_link_t *l, const uint8_t *data,
   }
 }
 
+static int link__deliver_video(const videoframe_t *f, void *user) {
+  call_link_t *l = user;
+  l->vstats.frames_received++;
+  if (l->ops.on_video)
+    l->ops.on_video(l, f, l->user);
+  return 0;
+}
+
+/* Video stream bytes (stream transport). A bad frame loses that stream's
+ * framing: it is stopped and the peer starts another. */
+static void link__on_video_bytes(call_link_t *l, const uint8_t *data,
+                                 size_t len) {
+  if (videoframe_parser_feed(&l->video_rx, data, len, link__deliver_video, l) !=
+      0) {
+    l->vstats.frames_malformed++;
+    quic_stream_shutdown(l->conn, l->video_rx_sid, QUIC_DIR_RECV,
+                         LINK_RESET_STALE);
+    l->video_rx_sid = -1;
+    videoframe_parser_free(&l->video_rx);
+  }
+}
+
+static link_vrx_t *link__vrx_find(call_link_t *l, int64_t sid) {
+  for (size_t i = 0; i < l->n_vrx; i++)
+    if (l->vrx[i].sid == sid)
+      return &l->vrx[i];
+  return NULL;
+}
+
+/* Forgets a frame being received (stopping its stream if asked). */
+static void link__vrx_drop(call_link_t *l, link_vrx_t *v, bool stop) {
+  if (stop && l->conn)
+    quic_stream_shutdown(l->conn, v->sid, QUIC_DIR_RECV, LINK_RESET_STALE);
+  l->vrx_bytes -= v->buf.len;
+  link__buf_free(&v->buf);
+  *v = l->vrx[--l->n_vrx];
+}
+
+static void link__vrx_clear(call_link_t *l) {
+  while (l->n_vrx)
+    link__vrx_drop(l, &l->vrx[0], false);
+  videoframe_parser_free(&l->video_rx);
+  l->n_vtx = 0;
+  l->video_rx_sid = l->video_tx_sid = -1;
+}
+
+/* Bytes of a video frame's own stream (datagram transport), kept until its
+ * FIN. Memory is bounded: past the limits the oldest frame is stopped. */
+static void link__on_vrx_bytes(call_link_t *l, link_vrx_t *v,
+                               const uint8_t *data, size_t len) {
+  if (link__buf_add(&v->buf, data, len,
+                    VIDEOFRAME_HEADER_LEN + VIDEOFRAME_MAX_DATA) != 0) {
+    l->vstats.frames_malformed++;
+    link__vrx_drop(l, v, true);
+    return;
+  }
+  l->vrx_bytes += len;
+  while (l->vrx_bytes > LINK_VIDEO_RX_BYTES && l->n_vrx > 0) {
+    l->vstats.frames_aborted++;
+    link__vrx_drop(l, &l->vrx[0], true);
+  }
+}
+
+static void link__on_new_video_stream(call_link_t *l, int64_t sid) {
+  if (l->transport == MEDIA_TRANSPORT_STREAM) {
+    /* The peer replaced its stream (after an error): follow it. */
+    videoframe_parser_free(&l->video_rx);
+    videoframe_parser_init(&l->video_rx);
+    l->video_rx_sid = sid;
+    return;
+  }
+  if (l->n_vrx == LINK_VIDEO_RX_MAX) {
+    l->vstats.frames_aborted++;
+    link__vrx_drop(l, &l->vrx[0], true);
+  }
+  l->vrx[l->n_vrx++] = (link_vrx_t){.sid = sid};
+}
+
 static void link__on_stream_data(quic_conn_t *c, int64_t sid,
                                  const uint8_t *data, size_t len, void *user) {
   call_link_t *l = link__user_link(user);
@@ -330,7 +552,22 @@ static void link__on_stream_data(quic_conn_t *c, int64_t sid,
   }
   if (!l || !l->up || len == 0 || quic_stream_is_local(c, sid))
     return;
-  if (l->audio_rx_sid != sid) { /* a new audio stream: type byte first */
+  if (sid == l->video_rx_sid) {
+    link__on_video_bytes(l, data, len);
+    return;
+  }
+  link_vrx_t *v = link__vrx_find(l, sid);
+  if (v) {
+    link__on_vrx_bytes(l, v, data, len);
+    return;
+  }
+  if (l->audio_rx_sid != sid) { /* a new stream: type byte first */
+    if (data[0] == LINK_STREAM_VIDEO) {
+      link__on_new_video_stream(l, sid);
+      if (len > 1)
+        link__on_stream_data(c, sid, data + 1, len - 1, user);
+      return;
+    }
     if (data[0] != LINK_STREAM_AUDIO) {
       quic_stream_shutdown(c, sid, QUIC_DIR_RECV, 1);
       return;
@@ -342,6 +579,43 @@ static void link__on_stream_data(quic_conn_t *c, int64_t sid,
   }
   if (len)
     link__on_audio_bytes(l, data, len);
+}
+
+/* A video frame's stream ended: the frame is whole. */
+static void link__on_stream_fin(quic_conn_t *c, int64_t sid, void *user) {
+  call_link_t *l = link__user_link(user);
+  link_vrx_t *v = l ? link__vrx_find(l, sid) : NULL;
+  if (!v)
+    return;
+  videoframe_t f;
+  if (videoframe_decode(v->buf.data, v->buf.len, &f) == 0)
+    link__deliver_video(&f, l);
+  else
+    l->vstats.frames_malformed++;
+  link__vrx_drop(l, v, false);
+}
+
+static void link__on_stream_reset(quic_conn_t *c, int64_t sid, uint64_t code,
+                                  enum quic_stream_dir dir, void *user) {
+  call_link_t *l = link__user_link(user);
+  if (!l)
+    return;
+  link_vrx_t *v = dir == QUIC_DIR_RECV ? link__vrx_find(l, sid) : NULL;
+  if (v) { /* the sender gave up on a stale frame */
+    l->vstats.frames_aborted++;
+    link__vrx_drop(l, v, false);
+  }
+  if (dir == QUIC_DIR_SEND && sid == l->video_tx_sid)
+    l->video_tx_sid = -1; /* the peer stopped it: start another */
+}
+
+static void link__on_stream_acked(quic_conn_t *c, int64_t sid, void *user) {
+  call_link_t *l = link__user_link(user);
+  for (size_t i = 0; l && i < l->n_vtx; i++)
+    if (l->vtx[i].sid == sid) {
+      link__vtx_remove(l, i);
+      return;
+    }
 }
 
 static void link__on_stream_open(quic_conn_t *c, int64_t sid, void *user) {
@@ -357,7 +631,17 @@ static void link__on_stream_open(quic_conn_t *c, int64_t sid, void *user) {
 }
 
 static void link__on_stream_closed(quic_conn_t *c, int64_t sid, void *user) {
-  if (link__user_link(user) || quic_stream_is_uni(sid))
+  call_link_t *l = link__user_link(user);
+  if (l) {
+    link_vrx_t *v = link__vrx_find(l, sid);
+    if (v) {
+      l->vstats.frames_aborted++;
+      link__vrx_drop(l, v, false);
+    }
+    link__on_stream_acked(c, sid, user);
+    return;
+  }
+  if (quic_stream_is_uni(sid))
     return;
   link_buf_t *b = quic_stream_user(c, sid);
   if (b) {
@@ -401,6 +685,7 @@ static void link__on_closed(quic_conn_t *c, const quic_close_info_t *info,
   l->up = false;
   l->audio_rx_sid = l->audio_tx_sid = -1;
   link__buf_free(&l->ctl_rx);
+  link__vrx_clear(l);
   LOG_INFO("link", "call %s: media link down: %s", l->call_id, info->error);
   if (l->ops.on_down)
     l->ops.on_down(l, info->error, l->user);
@@ -411,6 +696,9 @@ static const quic_handler_t link__handler = {
     .on_closed = link__on_closed,
     .on_stream_open = link__on_stream_open,
     .on_stream_data = link__on_stream_data,
+    .on_stream_fin = link__on_stream_fin,
+    .on_stream_reset = link__on_stream_reset,
+    .on_stream_acked = link__on_stream_acked,
     .on_stream_closed = link__on_stream_closed,
     .on_datagram = link__on_datagram,
 };
@@ -462,6 +750,7 @@ static call_link_t *link__new(link_listener_t *ls, const uint8_t peer[32],
   l->ops = *ops;
   l->user = user;
   l->ctl_sid = l->audio_tx_sid = l->audio_rx_sid = -1;
+  l->video_tx_sid = l->video_rx_sid = -1;
   l->next = ls->links;
   ls->links = l;
   return l;
@@ -514,6 +803,7 @@ void call_link_free(call_link_t *l) {
     quic_conn_close(l->conn, LINK_CLOSE_NORMAL, "call ended");
   }
   link__buf_free(&l->ctl_rx);
+  link__vrx_clear(l);
   sodium_memzero(l->secret, sizeof(l->secret));
   free(l);
 }

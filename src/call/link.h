@@ -12,7 +12,14 @@
  *
  * Media: each AudioFrame travels in one QUIC DATAGRAM (transport datagram)
  * or back to back on one unidirectional stream per direction (transport
- * stream); the link delivers whole frames either way.
+ * stream); the link delivers whole frames either way. Each VideoFrame
+ * travels on its own unidirectional stream (transport datagram), which the
+ * link resets when the frame goes stale -- older than a key frame sent
+ * after it, or unacknowledged past LINK_VIDEO_DEADLINE_MS -- or back to back
+ * on one unidirectional stream per direction (transport stream). Video
+ * streams have a lower priority than audio and control: video never delays
+ * audio. Incoming video is bounded (LINK_VIDEO_RX_MAX frames being
+ * received, LINK_VIDEO_RX_BYTES buffered); beyond that streams are stopped.
  *
  * Threads: loop thread only.
  */
@@ -20,6 +27,7 @@
 #define PARLEY_CALL_LINK_H
 
 #include "media/audioframe.h"
+#include "media/videoframe.h"
 #include "net/quic.h"
 #include "signal/callsignal.h"
 
@@ -32,6 +40,11 @@
 #define LINK_CLOSE_NORMAL 0
 #define LINK_CLOSE_BAD_PROOF 0x101
 #define LINK_CLOSE_NO_CALL 0x102
+#define LINK_RESET_STALE 0x103 /* a video frame's stream, reset: stale */
+#define LINK_VIDEO_DEADLINE_MS 400
+#define LINK_VIDEO_TX_MAX 64            /* video frames in flight */
+#define LINK_VIDEO_RX_MAX 32            /* video frames being received */
+#define LINK_VIDEO_RX_BYTES (16u << 20) /* bytes of them buffered */
 
 /* Control message types (payload layouts in docs/protocol.md). */
 enum link_msg {
@@ -41,6 +54,7 @@ enum link_msg {
   LINK_MSG_VIDEO = 4,        /* u8 enabled */
   LINK_MSG_KEYFRAME_REQ = 5, /* empty */
   LINK_MSG_REPORT = 6,       /* link_report_t, 28 bytes */
+  LINK_MSG_VIDEO_REPORT = 7, /* link_video_report_t, 20 bytes */
 };
 
 /* A receiver report, sent about every 500 ms by each side about what it
@@ -57,6 +71,24 @@ typedef struct link_report {
 } link_report_t;
 #define LINK_REPORT_LEN 28
 
+/* A receiver report about video, sent with each LINK_MSG_REPORT while
+ * video is received. */
+typedef struct link_video_report {
+  uint32_t frames_received; /* since the call started */
+  uint32_t frames_lost;     /* sequence gaps and aborted frames */
+  uint32_t recv_bitrate;    /* bits/s of video received, last interval */
+  uint32_t frames_decoded;  /* since the call started */
+  uint32_t latency_p50_us;  /* capture to display */
+} link_video_report_t;
+#define LINK_VIDEO_REPORT_LEN 20
+
+/* What the link saw of video (loop thread's counters). */
+typedef struct link_video_stats {
+  uint64_t frames_sent, frames_reset, frames_refused;
+  uint64_t frames_received, frames_aborted, frames_malformed;
+  uint64_t backlog_bytes; /* sent, not yet acknowledged */
+} link_video_stats_t;
+
 typedef struct call_link call_link_t;
 typedef struct link_listener link_listener_t;
 
@@ -70,6 +102,8 @@ typedef struct link_ops {
   /* One AudioFrame, parsed (media/audioframe.h); f->data is valid during
    * the call only. Malformed frames are counted, not delivered. */
   void (*on_audio)(call_link_t *l, const audioframe_t *f, void *user);
+  /* One VideoFrame, whole and parsed; f->data valid during the call. */
+  void (*on_video)(call_link_t *l, const videoframe_t *f, void *user);
   /* A control message other than HELLO / HELLO_ACK. */
   void (*on_control)(call_link_t *l, enum link_msg type, const uint8_t *p,
                      size_t len, void *user);
@@ -104,6 +138,13 @@ bool call_link_is_up(const call_link_t *l);
 /* Sends one AudioFrame's bytes by the link's transport. Returns 0, or a
  * negative code (not up, queue full): the frame is dropped either way. */
 int call_link_send_audio(call_link_t *l, const uint8_t *frame, size_t len);
+/* Sends one VideoFrame (f->data holds f->len bytes) by the link's
+ * transport. A key frame makes every older frame still in flight stale
+ * (reset). Returns 0, QUIC_ERR_STATE (not up), QUIC_ERR_STREAM_LIMIT (the
+ * peer allows no more streams now) or another negative code: the frame is
+ * dropped and the next one sent should be a key frame. */
+int call_link_send_video(call_link_t *l, const videoframe_t *f);
+void call_link_video_stats(call_link_t *l, link_video_stats_t *out);
 /* Sends a control message on the control stream. */
 int call_link_send_control(call_link_t *l, enum link_msg type,
                            const uint8_t *payload, size_t len);
@@ -123,5 +164,9 @@ void call_link_proof(uint8_t out[LINK_PROOF_LEN],
  * -1 for a wrong length. */
 void link_report_encode(const link_report_t *r, uint8_t out[LINK_REPORT_LEN]);
 int link_report_decode(link_report_t *r, const uint8_t *in, size_t len);
+void link_video_report_encode(const link_video_report_t *r,
+                              uint8_t out[LINK_VIDEO_REPORT_LEN]);
+int link_video_report_decode(link_video_report_t *r, const uint8_t *in,
+                             size_t len);
 
 #endif

@@ -2,9 +2,11 @@
 #include "call/media.h"
 
 #include "call/apidev.h"
+#include "call/video.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "device/device.h"
+#include "device/vdevice.h"
 #include "media/audio.h"
 #include "media/audioframe.h"
 #include "media/jitter.h"
@@ -77,6 +79,10 @@ typedef struct call_media {
   link_report_t peer_report;
   bool have_peer_report;
   unsigned ticks;
+  /* Video, from the first time it is sent or received (the playout thread
+   * reads the pointer to pass on the audio delay for lip sync). */
+  _Atomic(cvideo_t *) video;
+  char vsource[MEDIA_DEVICE_MAX], vsink[MEDIA_DEVICE_MAX];
 } call_media_t;
 
 /* Devices asked for one call before it started. */
@@ -84,6 +90,7 @@ typedef struct call_devices {
   struct call_devices *next;
   char call_id[CALLSIGNAL_CALL_ID_MAX + 1];
   char source[MEDIA_DEVICE_MAX], sink[MEDIA_DEVICE_MAX];
+  char vsource[MEDIA_DEVICE_MAX], vsink[MEDIA_DEVICE_MAX];
 } call_devices_t;
 
 struct media_mgr {
@@ -92,11 +99,16 @@ struct media_mgr {
   media_mgr_ops_t ops;
   void *ctx;
   char source[MEDIA_DEVICE_MAX], sink[MEDIA_DEVICE_MAX];
+  char vsource[MEDIA_DEVICE_MAX], vsink[MEDIA_DEVICE_MAX];
+  bool video_rgba;
   call_media_t *calls;
   call_devices_t *call_devices;
 };
 
 static const link_ops_t media__link_ops;
+static void media__on_video(call_link_t *l, const videoframe_t *f, void *user);
+typedef struct cvideo cvideo_t;
+static cvideo_t *media__video(struct call_media *m, bool send);
 
 /* ---- time ---- */
 
@@ -210,7 +222,13 @@ static void media__decode_tick(call_media_t *m, int16_t *pcm, bool quiet) {
   if (out.kind == JITTER_FRAME || out.kind == JITTER_FEC) {
     uv_mutex_lock(&m->lock);
     media__record_latency(m, out.timestamp_us);
+    uint32_t lat =
+        m->play.latencies_us[(m->play.next_latency + MEDIA_LATENCIES - 1) %
+                             MEDIA_LATENCIES];
     uv_mutex_unlock(&m->lock);
+    cvideo_t *v = atomic_load(&m->video);
+    if (v)
+      cvideo_set_audio_latency(v, lat);
   }
 }
 
@@ -365,6 +383,9 @@ static json_t *media__stats_json(call_media_t *m) {
     json_object_set_new(
         o, "frames_malformed",
         json_integer((json_int_t)call_link_bad_frames(m->link)));
+  cvideo_t *v = atomic_load(&m->video);
+  if (o)
+    json_object_set_new(o, "video", v ? cvideo_stats(v) : json_null());
   return o;
 }
 
@@ -403,6 +424,9 @@ static void media__on_report_timer(uv_timer_t *t) {
   link_report_encode(&r, buf);
   if (m->link)
     call_link_send_control(m->link, LINK_MSG_REPORT, buf, sizeof(buf));
+  cvideo_t *v = atomic_load(&m->video);
+  if (v)
+    cvideo_tick(v);
   if (++m->ticks % 2 == 0 && m->mm->ops.event)
     m->mm->ops.event(m->mm->ctx, "call-quality", media__stats_json(m));
 }
@@ -410,7 +434,19 @@ static void media__on_report_timer(uv_timer_t *t) {
 static void media__on_control(call_link_t *l, enum link_msg type,
                               const uint8_t *p, size_t len, void *user) {
   call_media_t *m = user;
+  cvideo_t *v = atomic_load(&m->video);
   switch (type) {
+  case LINK_MSG_VIDEO: /* the peer starts video: get ready to show it */
+    if (!v && len == 1 && p[0])
+      v = media__video(m, false);
+    if (v)
+      cvideo_on_control(v, type, p, len);
+    break;
+  case LINK_MSG_KEYFRAME_REQ:
+  case LINK_MSG_VIDEO_REPORT:
+    if (v)
+      cvideo_on_control(v, type, p, len);
+    break;
   case LINK_MSG_MUTE:
     if (len == 1)
       m->peer_muted = p[0] != 0;
@@ -441,6 +477,9 @@ static void media__on_up(call_link_t *l, void *user) {
     uint8_t one = 1;
     call_link_send_control(l, LINK_MSG_MUTE, &one, 1);
   }
+  cvideo_t *v = atomic_load(&m->video);
+  if (v)
+    cvideo_on_link_up(v);
   if (m->mm->ops.on_link)
     m->mm->ops.on_link(m->mm->ctx, m->call_id, true);
 }
@@ -458,6 +497,7 @@ static const link_ops_t media__link_ops = {
     .on_up = media__on_up,
     .on_down = media__on_down,
     .on_audio = media__on_audio,
+    .on_video = media__on_video,
     .on_control = media__on_control,
 };
 
@@ -498,6 +538,7 @@ static void media__stop(call_media_t *m) {
     uv_thread_join(&m->capture_thread);
     uv_thread_join(&m->playout_thread);
   }
+  cvideo_free(atomic_exchange(&m->video, NULL));
   call_link_free(m->link);
   m->link = NULL;
   m->open_handles = 3;
@@ -530,6 +571,85 @@ int media_mgr_send_audio(media_mgr_t *mm, const char *call_id,
   return apidev_source_push(m->src, pcm);
 }
 
+/* ---- video ---- */
+
+static void media__video_event(void *ctx, const char *name, json_t *params) {
+  call_media_t *m = ctx;
+  if (m->mm->ops.event)
+    m->mm->ops.event(m->mm->ctx, name, params);
+  else
+    json_decref(params);
+}
+
+static void media__video_flowed(void *ctx) {
+  call_media_t *m = ctx;
+  if (m->mm->ops.on_video)
+    m->mm->ops.on_video(m->mm->ctx, m->call_id);
+}
+
+/* The call's video, created the first time it is sent or received. */
+static cvideo_t *media__video(call_media_t *m, bool send) {
+  cvideo_t *v = atomic_load(&m->video);
+  if (v)
+    return v;
+  char err[256] = "";
+  cvideo_config_t cfg = {
+      .loop = m->mm->loop,
+      .call_id = m->call_id,
+      .source = m->vsource,
+      .sink = m->vsink,
+      .link = m->link,
+      .send = send,
+      .event = media__video_event,
+      .on_video = media__video_flowed,
+      .ctx = m,
+  };
+  v = cvideo_new(&cfg, err, sizeof(err));
+  if (!v) {
+    LOG_ERROR("media", "call %s: video: %s", m->call_id, err);
+    return NULL;
+  }
+  cvideo_set_rgba(v, m->mm->video_rgba);
+  atomic_store(&m->video, v);
+  if (m->link && call_link_is_up(m->link))
+    cvideo_on_link_up(v);
+  return v;
+}
+
+static void media__on_video(call_link_t *l, const videoframe_t *f, void *user) {
+  call_media_t *m = user;
+  cvideo_t *v = media__video(m, false);
+  if (v)
+    cvideo_on_frame(v, f);
+}
+
+int media_mgr_set_video(media_mgr_t *mm, const char *call_id, bool on,
+                        char *err, size_t err_size) {
+  call_media_t *m = media__find(mm, call_id);
+  if (!m) {
+    snprintf(err, err_size, "no call with media %s", call_id);
+    return -ENOENT;
+  }
+  cvideo_t *v = atomic_load(&m->video);
+  if (!v && !on)
+    return 0;
+  if (!v) {
+    snprintf(err, err_size, "video cannot start (see the daemon's log)");
+    v = media__video(m, true);
+    return v ? 0 : -EIO;
+  }
+  return cvideo_set_sending(v, on, err, err_size);
+}
+
+int media_mgr_send_video(media_mgr_t *mm, const char *call_id, int width,
+                         int height, const uint8_t *i420, size_t len) {
+  call_media_t *m = media__find(mm, call_id);
+  if (!m)
+    return -ENOENT;
+  cvideo_t *v = atomic_load(&m->video);
+  return v ? cvideo_send_frame(v, width, height, i420, len) : -EAGAIN;
+}
+
 /* The devices for a call: its own if asked for, else the defaults. */
 static int media__open_devices(media_mgr_t *mm, call_media_t *m) {
   const char *src = mm->source, *sink = mm->sink;
@@ -540,9 +660,15 @@ static int media__open_devices(media_mgr_t *mm, call_media_t *m) {
       *pp = cd->next;
       break;
     }
+  snprintf(m->vsource, sizeof(m->vsource), "%s", mm->vsource);
+  snprintf(m->vsink, sizeof(m->vsink), "%s", mm->vsink);
   if (cd) {
     src = cd->source[0] ? cd->source : src;
     sink = cd->sink[0] ? cd->sink : sink;
+    if (cd->vsource[0])
+      snprintf(m->vsource, sizeof(m->vsource), "%s", cd->vsource);
+    if (cd->vsink[0])
+      snprintf(m->vsink, sizeof(m->vsink), "%s", cd->vsink);
   }
   char err[256] = "out of memory";
   int r = 0;
@@ -612,6 +738,8 @@ int media_mgr_start(media_mgr_t *mm, const call_info_t *ci,
     return -ENOMEM;
   }
   m->threads_started = true;
+  if (ci->video && !media__video(m, true))
+    LOG_WARN("media", "call %s: goes on without sending video", m->call_id);
   m->last_report_ms = uv_now(mm->loop);
   uv_timer_start(&m->report_timer, media__on_report_timer, MEDIA_REPORT_MS,
                  MEDIA_REPORT_MS);
@@ -686,17 +814,81 @@ void media_mgr_get_devices(media_mgr_t *mm, const char **source,
   *sink = mm->sink;
 }
 
-int media_mgr_set_call_devices(media_mgr_t *mm, const char *call_id,
-                               const char *source, const char *sink) {
+/* The devices asked for one call, created empty if none were. */
+static call_devices_t *media__call_devices(media_mgr_t *mm,
+                                           const char *call_id) {
+  for (call_devices_t *cd = mm->call_devices; cd; cd = cd->next)
+    if (strcmp(cd->call_id, call_id) == 0)
+      return cd;
   call_devices_t *cd = calloc(1, sizeof(*cd));
   if (!cd)
-    return -ENOMEM;
+    return NULL;
   snprintf(cd->call_id, sizeof(cd->call_id), "%s", call_id);
-  snprintf(cd->source, sizeof(cd->source), "%s", source ? source : "");
-  snprintf(cd->sink, sizeof(cd->sink), "%s", sink ? sink : "");
   cd->next = mm->call_devices;
   mm->call_devices = cd;
+  return cd;
+}
+
+int media_mgr_set_call_devices(media_mgr_t *mm, const char *call_id,
+                               const char *source, const char *sink) {
+  call_devices_t *cd = media__call_devices(mm, call_id);
+  if (!cd)
+    return -ENOMEM;
+  if (source)
+    snprintf(cd->source, sizeof(cd->source), "%s", source);
+  if (sink)
+    snprintf(cd->sink, sizeof(cd->sink), "%s", sink);
   return 0;
+}
+
+int media_mgr_set_call_video_devices(media_mgr_t *mm, const char *call_id,
+                                     const char *source, const char *sink) {
+  call_devices_t *cd = media__call_devices(mm, call_id);
+  if (!cd)
+    return -ENOMEM;
+  if (source)
+    snprintf(cd->vsource, sizeof(cd->vsource), "%s", source);
+  if (sink)
+    snprintf(cd->vsink, sizeof(cd->vsink), "%s", sink);
+  return 0;
+}
+
+int media_mgr_set_video_devices(media_mgr_t *mm, const char *source,
+                                const char *sink, int rgba, char *err,
+                                size_t err_size) {
+  if ((source && strlen(source) >= MEDIA_DEVICE_MAX) ||
+      (sink && strlen(sink) >= MEDIA_DEVICE_MAX)) {
+    snprintf(err, err_size, "device name too long");
+    return -ENAMETOOLONG;
+  }
+  /* As for audio: sources are opened to check them; file and api sinks
+   * are not (a check would create the file). */
+  video_source_t *vs = NULL;
+  video_sink_t *vk = NULL;
+  int r = 0;
+  if (source && strcmp(source, "api") != 0)
+    r = vdevice_open_source(source, &vs, err, err_size);
+  if (r == 0 && sink && strcmp(sink, "api") != 0 &&
+      strncmp(sink, "y4m", 3) != 0)
+    r = vdevice_open_sink(sink, &vk, err, err_size);
+  video_source_close(vs);
+  video_sink_close(vk);
+  if (r != 0)
+    return r;
+  if (source)
+    snprintf(mm->vsource, sizeof(mm->vsource), "%s", source);
+  if (sink)
+    snprintf(mm->vsink, sizeof(mm->vsink), "%s", sink);
+  if (rgba >= 0)
+    mm->video_rgba = rgba != 0;
+  return 0;
+}
+
+void media_mgr_get_video_devices(media_mgr_t *mm, const char **source,
+                                 const char **sink, bool *rgba) {
+  *source = mm->vsource;
+  *sink = mm->vsink;
+  *rgba = mm->video_rgba;
 }
 
 media_mgr_t *media_mgr_new(uv_loop_t *loop, quic_endpoint_t *ep,
@@ -710,6 +902,8 @@ media_mgr_t *media_mgr_new(uv_loop_t *loop, quic_endpoint_t *ep,
   mm->ctx = ctx;
   strcpy(mm->source, "tone");
   strcpy(mm->sink, "null");
+  strcpy(mm->vsource, "pattern");
+  strcpy(mm->vsink, "null");
   apidev_register();
   mm->links = link_listener_new(ep, me);
   if (!mm->links) {

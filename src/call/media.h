@@ -13,6 +13,9 @@
  * Codec work never runs on the loop; the rings are fixed-size and count
  * what they drop.
  *
+ * Video (call/video.h) starts with the call if it was offered with video,
+ * or later when either side turns it on (toggle_video).
+ *
  * Threads: every function here is for the loop thread; the capture and
  * playout threads are internal.
  */
@@ -37,6 +40,8 @@ typedef struct media_mgr_ops {
   void (*on_link)(void *ctx, const char *call_id, bool up);
   /* An event for the API (stolen params). */
   void (*event)(void *ctx, const char *name, json_t *params);
+  /* Video flowed in the call for the first time (had_video). */
+  void (*on_video)(void *ctx, const char *call_id);
 } media_mgr_ops_t;
 
 media_mgr_t *media_mgr_new(uv_loop_t *loop, quic_endpoint_t *ep,
@@ -55,6 +60,26 @@ void media_mgr_get_devices(media_mgr_t *mm, const char **source,
 /* Devices for one call only (before its media starts). */
 int media_mgr_set_call_devices(media_mgr_t *mm, const char *call_id,
                                const char *source, const char *sink);
+
+/* Video devices (device/vdevice.h names, or "api"): defaults for calls
+ * ("pattern" and "null" at start), checked like the audio ones. rgba: 1 or
+ * 0 chooses the format of video-frame events, -1 keeps it. */
+int media_mgr_set_video_devices(media_mgr_t *mm, const char *source,
+                                const char *sink, int rgba, char *err,
+                                size_t err_size);
+void media_mgr_get_video_devices(media_mgr_t *mm, const char **source,
+                                 const char **sink, bool *rgba);
+int media_mgr_set_call_video_devices(media_mgr_t *mm, const char *call_id,
+                                     const char *source, const char *sink);
+
+/* toggle_video: starts or stops sending video in a call (an audio-only
+ * call can add it). Returns 0, -ENOENT, or -errno with err set. */
+int media_mgr_set_video(media_mgr_t *mm, const char *call_id, bool on,
+                        char *err, size_t err_size);
+/* One I420 picture from an API client for a call whose video source is
+ * "api": 0, -ENOENT, or cvideo_send_frame's codes. */
+int media_mgr_send_video(media_mgr_t *mm, const char *call_id, int width,
+                         int height, const uint8_t *i420, size_t len);
 
 /* Starts the media of an answered call. The caller dials peer_addr. */
 int media_mgr_start(media_mgr_t *mm, const call_info_t *ci,
