@@ -5,8 +5,10 @@
 #   scripts/run.sh daemon [opts]   parleyd in the foreground for real use
 #
 # The demo starts two parleyd (alice, bob) on loopback, makes them contacts,
-# and alice calls bob. Each sends speech generated with espeak-ng and writes
-# what it hears to a WAV file; call quality prints once a second; after
+# and alice calls bob with video. Each sends speech generated with espeak-ng
+# and writes what it hears to a WAV file, and sends the moving test pattern
+# and writes what it sees to a Y4M file; call quality prints once a second;
+# after
 # DEMO_SECONDS (default 12) alice hangs up and both call histories print.
 # Everything lands in out/demo/.
 set -euo pipefail
@@ -56,14 +58,16 @@ PIDS+=($!)
 ctl alice events >"$OUT/alice/events" 2>/dev/null &
 PIDS+=($!)
 sleep 0.3
-CALL_ID=$(ctl alice --json rpc start_call "{\"peer\":\"$BOB_TICKET\",
-  \"audio_source\":\"file:$OUT/alice_says.wav\",\"audio_sink\":\"file:$OUT/alice_hears.wav\"}" |
+CALL_ID=$(ctl alice --json rpc start_call "{\"peer\":\"$BOB_TICKET\", \"video\":true,
+  \"audio_source\":\"file:$OUT/alice_says.wav\",\"audio_sink\":\"file:$OUT/alice_hears.wav\",
+  \"video_source\":\"pattern\",\"video_sink\":\"y4m:$OUT/alice_sees.y4m\"}" |
   sed -n 's/.*"call_id": *"\([0-9a-f]*\)".*/\1/p')
 echo "alice: calling, call id $CALL_ID"
 until grep -q incoming-call "$OUT/bob/events"; do sleep 0.05; done
 echo "bob: incoming call from alice; answering"
 ctl bob rpc answer_call "{\"call_id\":\"$CALL_ID\",
-  \"audio_source\":\"file:$OUT/bob_says.wav\",\"audio_sink\":\"file:$OUT/bob_hears.wav\"}" >/dev/null
+  \"audio_source\":\"file:$OUT/bob_says.wav\",\"audio_sink\":\"file:$OUT/bob_hears.wav\",
+  \"video_source\":\"pattern\",\"video_sink\":\"y4m:$OUT/bob_sees.y4m\"}" >/dev/null
 
 # Quality once a second, as alice sees it.
 shown=0
@@ -80,7 +84,14 @@ print("alice: quality %-4s rtt %5.1f ms  loss %4.1f%%  jitter %4.1f ms  "
       "concealed %d" % (q["quality"], q["rtt_ms"], q["loss_percent"],
       q["jitter_ms"], q["latency_p50_ms"], q["latency_p99_ms"],
       q["bitrate_sent"] // 1000, q["bitrate_received"] // 1000,
-      q["frames_concealed"]))'
+      q["frames_concealed"]))
+v = q.get("video")
+if v:
+    print("       video %dx%d @ %4d kbps target, sent %4d kbps, received %4d kbps, "
+          "shown %d, latency p50 %5.1f ms, lip sync %+.1f ms" % (
+          v["width"], v["height"], v["bitrate_target_kbps"],
+          v["bitrate_sent"] // 1000, v["bitrate_received"] // 1000,
+          v["frames_displayed"], v["latency_p50_ms"], v["lipsync_ms"]))'
     shown=$lines
   fi
 done
@@ -93,3 +104,5 @@ echo "bob's history:";   ctl bob history
 echo
 echo "what alice heard: $OUT/alice_hears.wav"
 echo "what bob heard:   $OUT/bob_hears.wav"
+echo "what alice saw:   $OUT/alice_sees.y4m   (play: ffplay $OUT/alice_sees.y4m)"
+echo "what bob saw:     $OUT/bob_sees.y4m"

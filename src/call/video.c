@@ -938,8 +938,7 @@ cvideo_t *cvideo_new(const cvideo_config_t *cfg, char *err, size_t err_size) {
     return NULL;
   }
   LOG_INFO("video", "call %s: video source %s, sink %s, %s", v->call_id,
-           cfg->source, cfg->sink,
-           cfg->send ? "sending" : "not sending");
+           cfg->source, cfg->sink, cfg->send ? "sending" : "not sending");
   return v;
 }
 
