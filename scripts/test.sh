@@ -40,8 +40,12 @@ for f in "$ROOT"/build-fuzz/tests/fuzz/fuzz_*; do
   name=$(basename "$f")
   corpus="$ROOT/build-fuzz/corpus/$name"
   mkdir -p "$corpus"
+  # Seeds kept in the tree (tests/fuzz/seeds/<target>/) are read, never
+  # written: new inputs go to the first directory, the build's corpus.
+  seeds=()
+  [ -d "$ROOT/tests/fuzz/seeds/$name" ] && seeds=("$ROOT/tests/fuzz/seeds/$name")
   echo "fuzz: $name"
-  "$f" -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 "$corpus" \
+  "$f" -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 "$corpus" "${seeds[@]}" \
     2>"$ROOT/build-fuzz/$name.log" || { tail -40 "$ROOT/build-fuzz/$name.log"; exit 1; }
   grep -E "^#[0-9]+.*DONE" "$ROOT/build-fuzz/$name.log" | tail -1 || true
 done

@@ -14,9 +14,13 @@
 #include <vpx/vpx_decoder.h>
 #include <vpx/vpx_encoder.h>
 
-/* cpu-used 8 is VP9's fastest real-time speed in libvpx 1.12 that still
- * uses its non-RD mode search with full quality features; measured with
- * tests/bench/bench_vp9_floor.c (see the commit that chose it). */
+/* Real-time speed (libvpx 1.12 takes 5..9 for VP9 real time). Measured
+ * with tests/bench/bench_vp9_floor on this project's 2-core machine, 240
+ * pictures of ffmpeg testsrc2 with grain, call settings: 640x480 at
+ * 1000 kbps costs about 5 ms of CPU a picture at 8 (12% of a core at
+ * 24 fps), 6 ms at 7, 7 ms at 6, 3.5 ms at 9; 1280x720 at 2000 kbps
+ * about 10 ms at 8 and 12 ms at 7. 8 keeps a call's encoder well under
+ * a core with room for 720p; 9 gives up more quality than it saves. */
 #define VP9__CPU_USED 8
 #define VP9__MAX_THREADS 8
 #define VP9__MIN_TILE_WIDTH 256 /* VP9's minimum tile width in pixels */
@@ -45,6 +49,10 @@ static void vp9__fill_cfg(vp9_enc_t *e);
 static int vp9__append(vp9_enc_t *e, const void *p, size_t n);
 static bool vp9__bits(const uint8_t *data, size_t len, size_t *bit, int n,
                       uint32_t *out);
+static bool vp9__sizes_ok(const uint8_t *data, size_t len);
+static bool vp9__frame_size_ok(const uint8_t *data, size_t len);
+static bool vp9__color_config(const uint8_t *data, size_t len, size_t *bit,
+                              uint32_t profile);
 
 vp9_enc_config_t vp9_enc_config_default(void) {
   vp9_enc_config_t c = {
@@ -201,6 +209,13 @@ int vp9_dec_decode(vp9_dec_t *d, const uint8_t *data, size_t len,
     return -EIO;
   if (d->need_key && !vp9_is_key_frame(data, len))
     return -EIO;
+  /* libvpx allocates whatever size a header states (up to 65536 squared):
+   * a peer must not make us allocate gigabytes for a picture the pipeline
+   * would refuse anyway. */
+  if (!vp9__sizes_ok(data, len)) {
+    d->need_key = true;
+    return -EIO;
+  }
   int corrupt = 0;
   vpx_codec_err_t err = vpx_codec_decode(&d->ctx, data, (unsigned)len, NULL, 0);
   if (err == VPX_CODEC_OK &&
@@ -381,4 +396,98 @@ static int vp9__append(vp9_enc_t *e, const void *p, size_t n) {
   memcpy(e->out + e->out_len, p, n);
   e->out_len += n;
   return 0;
+}
+
+/* Whether every frame of the packet (a superframe's frames one by one,
+ * Annex B) states no size beyond VIDEO_MAX_*. */
+static bool vp9__sizes_ok(const uint8_t *data, size_t len) {
+  uint8_t last = data[len - 1];
+  if ((last & 0xe0) != 0xc0)
+    return vp9__frame_size_ok(data, len);
+  size_t frames = (last & 7u) + 1, mag = ((last >> 3) & 3u) + 1;
+  size_t index = 2 + mag * frames;
+  if (len < index || data[len - index] != last)
+    return vp9__frame_size_ok(data, len);
+  const uint8_t *p = data + len - index + 1;
+  size_t off = 0;
+  for (size_t f = 0; f < frames; f++) {
+    size_t sz = 0;
+    for (size_t b = 0; b < mag; b++)
+      sz |= (size_t)*p++ << (8 * b);
+    if (sz > len - index - off)
+      return true; /* a broken index: libvpx refuses it */
+    if (sz > 0 && !vp9__frame_size_ok(data + off, sz))
+      return false;
+    off += sz;
+  }
+  return true;
+}
+
+/* Section 6.2: the size a key, intra-only or inter frame states outright
+ * (an inter frame may take a reference's size instead, which was checked
+ * when that reference arrived). An unreadable header passes: libvpx then
+ * refuses the frame itself. */
+static bool vp9__frame_size_ok(const uint8_t *data, size_t len) {
+  size_t bit = 0;
+  uint32_t v, profile, show, error_res, intra_only = 0, w, h;
+  if (!vp9__bits(data, len, &bit, 2, &v) || v != 2 ||
+      !vp9__bits(data, len, &bit, 2, &profile))
+    return true;
+  profile = (profile & 1) << 1 | profile >> 1;
+  if (profile == 3 && !vp9__bits(data, len, &bit, 1, &v))
+    return true;
+  if (!vp9__bits(data, len, &bit, 1, &v) || v == 1) /* show_existing */
+    return true;
+  uint32_t type;
+  if (!vp9__bits(data, len, &bit, 1, &type) ||
+      !vp9__bits(data, len, &bit, 1, &show) ||
+      !vp9__bits(data, len, &bit, 1, &error_res))
+    return true;
+  if (type == 0) {
+    if (!vp9__bits(data, len, &bit, 24, &v) ||
+        !vp9__color_config(data, len, &bit, profile))
+      return true;
+  } else {
+    if (!show && !vp9__bits(data, len, &bit, 1, &intra_only))
+      return true;
+    if (!error_res && !vp9__bits(data, len, &bit, 2, &v))
+      return true;
+    if (intra_only) {
+      if (!vp9__bits(data, len, &bit, 24, &v) ||
+          (profile > 0 && !vp9__color_config(data, len, &bit, profile)) ||
+          !vp9__bits(data, len, &bit, 8, &v))
+        return true;
+    } else {
+      /* refresh_frame_flags, 3 x (ref_frame_idx, sign_bias), then
+       * found_ref for each reference until one is found */
+      if (!vp9__bits(data, len, &bit, 8 + 3 * 4, &v))
+        return true;
+      for (int i = 0; i < 3; i++) {
+        if (!vp9__bits(data, len, &bit, 1, &v))
+          return true;
+        if (v)
+          return true; /* the size of a reference */
+      }
+    }
+  }
+  if (!vp9__bits(data, len, &bit, 16, &w) ||
+      !vp9__bits(data, len, &bit, 16, &h))
+    return true;
+  return w + 1 <= VIDEO_MAX_WIDTH && h + 1 <= VIDEO_MAX_HEIGHT;
+}
+
+/* Skips color_config() (section 6.2.2). False past the end. */
+static bool vp9__color_config(const uint8_t *data, size_t len, size_t *bit,
+                              uint32_t profile) {
+  uint32_t v, cs;
+  if (profile >= 2 && !vp9__bits(data, len, bit, 1, &v))
+    return false;
+  if (!vp9__bits(data, len, bit, 3, &cs))
+    return false;
+  if (cs != 7) /* not CS_RGB: color_range, then subsampling in 1 and 3 */
+    return vp9__bits(data, len, bit, 1, &v) &&
+           (profile != 1 && profile != 3 ? true
+                                         : vp9__bits(data, len, bit, 3, &v));
+  /* RGB: reserved_zero in profiles 1 and 3 */
+  return profile != 1 && profile != 3 ? true : vp9__bits(data, len, bit, 1, &v);
 }

@@ -305,6 +305,51 @@ static void test_corrupt(void **state) {
   vp9_enc_free(e);
 }
 
+static uint32_t get_bits(const uint8_t *d, size_t bit, int n) {
+  uint32_t v = 0;
+  for (int i = 0; i < n; i++, bit++)
+    v = v << 1 | ((d[bit >> 3] >> (7 - (bit & 7))) & 1u);
+  return v;
+}
+
+static void put_bits(uint8_t *d, size_t bit, int n, uint32_t v) {
+  for (int i = n - 1; i >= 0; i--, bit++) {
+    uint8_t m = (uint8_t)(0x80 >> (bit & 7));
+    d[bit >> 3] = (uint8_t)((v >> i) & 1 ? d[bit >> 3] | m : d[bit >> 3] & ~m);
+  }
+}
+
+/* A key frame stating a size beyond VIDEO_MAX_* is refused before libvpx
+ * allocates for it. Profile 0 key frame: 8 header bits, the 24-bit sync
+ * code, color_space (3) and color_range (1), then width-1 and height-1 in
+ * 16 bits each, at bit 36. */
+static void test_oversize(void **state) {
+  (void)state;
+  vp9_enc_config_t cfg = vp9_enc_config_default();
+  vp9_enc_t *e = vp9_enc_new(&cfg);
+  assert_non_null(e);
+  packet_t pkt;
+  encode_pattern(e, 640, 480, 0, 1, &pkt);
+  assert_true(pkt.key);
+  assert_int_equal(get_bits(pkt.data, 36, 16), 639);
+  assert_int_equal(get_bits(pkt.data, 52, 16), 479);
+  vp9_dec_t *d = vp9_dec_new(1);
+  video_image_t out = {0};
+  put_bits(pkt.data, 36, 16, 3999);
+  assert_int_equal(vp9_dec_decode(d, pkt.data, pkt.len, &out), -EIO);
+  assert_null(out.buf);
+  put_bits(pkt.data, 36, 16, 639);
+  put_bits(pkt.data, 52, 16, 60000);
+  assert_int_equal(vp9_dec_decode(d, pkt.data, pkt.len, &out), -EIO);
+  put_bits(pkt.data, 52, 16, 479);
+  assert_int_equal(vp9_dec_decode(d, pkt.data, pkt.len, &out), 1);
+  assert_int_equal(out.width, 640);
+  free_packets(&pkt, 1);
+  video_image_free(&out);
+  vp9_dec_free(d);
+  vp9_enc_free(e);
+}
+
 static void test_bad_config(void **state) {
   (void)state;
   vp9_enc_config_t cfg = vp9_enc_config_default();
@@ -327,6 +372,7 @@ int main(void) {
       cmocka_unit_test(test_is_key_frame_header),
       cmocka_unit_test(test_resize),
       cmocka_unit_test(test_corrupt),
+      cmocka_unit_test(test_oversize),
       cmocka_unit_test(test_bad_config),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
