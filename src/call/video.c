@@ -698,7 +698,11 @@ static void cv__adapt(cvideo_t *v) {
   uint64_t now = cv__mono_ms();
   if (why) {
     v->good_ticks = 0;
-    if (++v->bad_ticks >= 2 && level > 0 && now - v->last_step_ms >= 1000) {
+    /* Frames piling up, going stale or lost say so at once; a delay or
+     * rate signal must last a second. */
+    bool strong = why[0] == 's' || why[0] == 'f';
+    if (++v->bad_ticks >= (strong ? 1 : 2) && level > 0 &&
+        now - v->last_step_ms >= 1000) {
       v->failed_level = level;
       v->last_down_ms = now;
       cv__step(v, level - 1, why);
@@ -707,9 +711,9 @@ static void cv__adapt(cvideo_t *v) {
   }
   v->bad_ticks = 0;
   v->good_ticks++;
-  /* Up after 3 s clean; 6 s to retry the level that just failed. */
+  /* Up after 2 s clean; 4 s to retry the level that failed lately. */
   int need =
-      level + 1 == v->failed_level && now - v->last_down_ms < 30000 ? 12 : 6;
+      level + 1 == v->failed_level && now - v->last_down_ms < 15000 ? 8 : 4;
   if (level < cv__top_level(v) && v->good_ticks >= need)
     cv__step(v, level + 1, "clean");
 }
