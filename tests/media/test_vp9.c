@@ -350,6 +350,37 @@ static void test_oversize(void **state) {
   vp9_enc_free(e);
 }
 
+/* Odd sizes: chroma planes of (w + 1) / 2 columns go through intact. */
+static void test_odd_size(void **state) {
+  (void)state;
+  vp9_enc_config_t cfg = vp9_enc_config_default();
+  cfg.width = 161;
+  cfg.height = 121;
+  cfg.bitrate_kbps = 400;
+  vp9_enc_t *e = vp9_enc_new(&cfg);
+  vp9_dec_t *d = vp9_dec_new(1);
+  assert_non_null(e);
+  assert_non_null(d);
+  enum { N = 6 };
+  packet_t pkts[N];
+  encode_pattern(e, 161, 121, 0, N, pkts);
+  video_image_t out = {0}, ref = {0};
+  assert_int_equal(video_image_alloc(&ref, 161, 121), 0);
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(vp9_dec_decode(d, pkts[i].data, pkts[i].len, &out), 1);
+    assert_int_equal(out.width, 161);
+    assert_int_equal(out.height, 121);
+    assert_int_equal(out.strides[1], 81);
+    vpattern_draw(&ref, (uint32_t)i);
+    assert_true(psnr(&ref, &out) >= 30.0);
+  }
+  free_packets(pkts, N);
+  video_image_free(&out);
+  video_image_free(&ref);
+  vp9_dec_free(d);
+  vp9_enc_free(e);
+}
+
 static void test_bad_config(void **state) {
   (void)state;
   vp9_enc_config_t cfg = vp9_enc_config_default();
@@ -373,6 +404,7 @@ int main(void) {
       cmocka_unit_test(test_resize),
       cmocka_unit_test(test_corrupt),
       cmocka_unit_test(test_oversize),
+      cmocka_unit_test(test_odd_size),
       cmocka_unit_test(test_bad_config),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
