@@ -77,6 +77,9 @@ static void ctl__usage(FILE *f) {
       "  hangup CALL-ID                  end a call (or cancel a ringing "
       "one)\n"
       "  calls                           the live calls\n"
+      "  mute CALL-ID on|off             mute or unmute your audio\n"
+      "  video CALL-ID on|off            start or stop sending video\n"
+      "  stats CALL-ID                   the call's media figures\n"
       "  rpc METHOD [PARAMS-JSON]        send any request, print its result\n"
       "\n"
       "Options:\n"
@@ -580,6 +583,14 @@ static int ctl__run(conn_t *c, const opts_t *o) {
   } else if (strcmp(cmd, "calls") == 0) {
     method = "list_calls";
     print = ctl__print_calls;
+  } else if (strcmp(cmd, "mute") == 0 || strcmp(cmd, "video") == 0) {
+    bool on = strcmp(o->pos[2], "on") == 0; /* or "off": checked */
+    method = cmd[0] == 'm' ? "toggle_mute" : "toggle_video";
+    params = json_pack("{s:s, s:b}", "call_id", o->pos[1],
+                       cmd[0] == 'm' ? "muted" : "enabled", on);
+  } else if (strcmp(cmd, "stats") == 0) {
+    method = "call_stats";
+    params = json_pack("{s:s}", "call_id", o->pos[1]);
   } else if (strcmp(cmd, "rpc") == 0) {
     method = o->pos[1];
     if (o->n_pos > 2) {
@@ -610,6 +621,8 @@ static int ctl__run(conn_t *c, const opts_t *o) {
     printf("rejected %s\n", o->pos[1]);
   else if (strcmp(cmd, "hangup") == 0)
     printf("ended %s\n", o->pos[1]);
+  else if (strcmp(cmd, "mute") == 0 || strcmp(cmd, "video") == 0)
+    printf("%s %s: %s\n", cmd, o->pos[2], o->pos[1]);
   else if (print)
     print(res);
   else
@@ -627,11 +640,11 @@ static int ctl__check(const opts_t *o) {
   static const struct {
     const char *name;
     size_t min_args, max_args;
-  } cmds[] = {{"status", 0, 0},   {"ticket", 0, 0}, {"history", 0, 0},
-              {"contacts", 0, 0}, {"add", 1, 1},    {"remove", 1, 1},
-              {"events", 0, 0},   {"rpc", 1, 2},    {"call", 1, 1},
-              {"answer", 1, 1},   {"reject", 1, 1}, {"hangup", 1, 1},
-              {"calls", 0, 0}};
+  } cmds[] = {
+      {"status", 0, 0}, {"ticket", 0, 0}, {"history", 0, 0}, {"contacts", 0, 0},
+      {"add", 1, 1},    {"remove", 1, 1}, {"events", 0, 0},  {"rpc", 1, 2},
+      {"call", 1, 1},   {"answer", 1, 1}, {"reject", 1, 1},  {"hangup", 1, 1},
+      {"calls", 0, 0},  {"mute", 2, 2},   {"video", 2, 2},   {"stats", 1, 1}};
   if (o->n_pos == 0)
     return ctl__usage_error("no command given");
   const char *cmd = o->pos[0];
@@ -654,6 +667,9 @@ static int ctl__check(const opts_t *o) {
     return ctl__usage_error("--video goes with 'call'");
   if (o->reason && strcmp(cmd, "reject") != 0)
     return ctl__usage_error("--reason goes with 'reject'");
+  if ((strcmp(cmd, "mute") == 0 || strcmp(cmd, "video") == 0) &&
+      strcmp(o->pos[2], "on") != 0 && strcmp(o->pos[2], "off") != 0)
+    return ctl__usage_error("'%s' takes on or off", cmd);
   return 0;
 }
 
