@@ -24,6 +24,7 @@
 #define CV_LATENCIES 240      /* last 10 s of displayed frames */
 #define CV_KEYREQ_MS 250      /* between key frame requests */
 #define CV_STEPS 16           /* ladder steps remembered for call_stats */
+#define CV_HOLD_MS 500        /* unacknowledged video that pauses encoding */
 #define CV_API_NAME "api"
 
 /* The adaptive ladder (heights keep the source's aspect ratio). */
@@ -73,6 +74,7 @@ struct cvideo {
   uv_mutex_t lock; /* guards the condition waits and the stats below */
   uv_cond_t enc_cond, dec_cond;
   atomic_bool running, sending, key_req, need_keyreq;
+  atomic_bool hold; /* the link holds too much unacknowledged video */
   atomic_int level;
   atomic_uint audio_latency_us;
 
@@ -224,6 +226,10 @@ static void cv__enc_main(void *arg) {
       atomic_store(&v->enc_h, h);
     }
     (void)kbps;
+    if (atomic_load(&v->hold)) { /* let the link drain: skip, don't queue */
+      atomic_fetch_add(&v->skipped, 1);
+      continue;
+    }
     int ew, eh;
     vp9_enc_get_size(enc, &ew, &eh);
     const video_image_t *in = &img;
@@ -478,6 +484,20 @@ static void cv__tell_video(cvideo_t *v) {
   }
 }
 
+/* Pauses the encoder while the link holds more than CV_HOLD_MS of video
+ * unacknowledged: on the stream transport nothing else would bound that
+ * queue, and frames encoded into it would only arrive late. Skipping before
+ * encoding keeps the reference chain whole (no key frame needed). */
+static void cv__update_hold(cvideo_t *v) {
+  if (!v->link)
+    return;
+  link_video_stats_t ls;
+  call_link_video_stats(v->link, &ls);
+  int w, h, kbps;
+  cv__level_size(v, atomic_load(&v->level), &w, &h, &kbps);
+  atomic_store(&v->hold, ls.backlog_bytes * 8u / (uint64_t)kbps > CV_HOLD_MS);
+}
+
 static void cv__on_tx(uv_async_t *h) {
   cvideo_t *v = h->data;
   vpkt_t *p;
@@ -494,6 +514,7 @@ static void cv__on_tx(uv_async_t *h) {
     }
     free(p);
   }
+  cv__update_hold(v);
 }
 
 static void cv__on_ctl(uv_async_t *h) {
@@ -755,6 +776,7 @@ void cvideo_tick(cvideo_t *v) {
   }
   if (atomic_load(&v->sending))
     cv__adapt(v);
+  cv__update_hold(v);
 }
 
 /* ---- stats ---- */
