@@ -100,21 +100,30 @@ static int video_devices(json_t *params, size_t i, const char **src,
 static int m_start_call(void *ctx, api_client_t *client, json_t *params,
                         json_t **result, api_error_t *err) {
   api_call_deps_t *d = ctx;
-  static const char *const names[] = {"peer",       "video",     "audio_source",
-                                      "audio_sink", "transport", "video_source",
-                                      "video_sink"};
-  const char *peer_text, *src, *sink, *tr = NULL, *vsrc, *vsink;
+  static const char *const names[] = {
+      "peer",      "video",        "audio_source", "audio_sink",
+      "transport", "video_source", "video_sink",   "audio_codec"};
+  const char *peer_text, *src, *sink, *tr = NULL, *vsrc, *vsink, *codec;
   bool video = false;
   uint8_t peer[32];
   enum media_transport transport = 0;
-  if (api_params_only(params, names, 7, err) != 0 ||
+  if (api_params_only(params, names, 8, err) != 0 ||
       api_param_string(params, 0, "peer", true, TICKET_MAX_LEN, &peer_text,
                        err) != 0 ||
       api_param_bool(params, 1, "video", false, &video, NULL, err) != 0 ||
       call_devices(params, 2, &src, &sink, err) != 0 ||
       api_param_string(params, 4, "transport", false, 16, &tr, err) != 0 ||
-      video_devices(params, 5, &vsrc, &vsink, err) != 0)
+      video_devices(params, 5, &vsrc, &vsink, err) != 0 ||
+      api_param_string(params, 7, "audio_codec", false, 16, &codec, err) != 0)
     return -1;
+  enum audio_codec ac = 0;
+  if (codec && strcmp(codec, "opus48k") == 0)
+    ac = AUDIO_CODEC_OPUS48K;
+  else if (codec && strcmp(codec, "opus24k") == 0)
+    ac = AUDIO_CODEC_OPUS24K;
+  else if (codec)
+    return api_fail(err, API_ERR_INVALID_PARAMS,
+                    "audio_codec must be \"opus48k\" or \"opus24k\"");
   if (tr && strcmp(tr, "datagram") == 0)
     transport = MEDIA_TRANSPORT_DATAGRAM;
   else if (tr && strcmp(tr, "stream") == 0)
@@ -125,7 +134,7 @@ static int m_start_call(void *ctx, api_client_t *client, json_t *params,
   if (resolve_peer(d, peer_text, peer, err) != 0)
     return -1;
   call_info_t info;
-  int r = call_start_transport(d->calls, peer, video, transport, &info);
+  int r = call_start_codec(d->calls, peer, video, transport, ac, &info);
   if (r != 0)
     return call_error(r, err);
   if ((src || sink) && d->media)
@@ -255,6 +264,10 @@ static int m_call_stats(void *ctx, api_client_t *client, json_t *params,
   if (!o)
     o = json_object();
   json_object_set_new(o, "state", json_string(call_state_name(info.state)));
+  json_object_set_new(o, "audio_codec",
+                      json_string(info.audio_codec == AUDIO_CODEC_OPUS24K
+                                      ? "opus24k"
+                                      : "opus48k"));
   json_object_set_new(o, "duration_seconds",
                       json_integer((json_int_t)info.duration_seconds));
   *result = o;

@@ -73,12 +73,15 @@ void call_mgr_opts_default(call_mgr_opts_t *o) {
 }
 
 json_t *call_info_json(const call_info_t *ci) {
-  return json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:I}", "call_id",
-                   ci->call_id, "peer", ci->peer, "direction",
-                   call_direction_name(ci->direction), "state",
-                   call_state_name(ci->state), "video", ci->video,
-                   "duration_seconds", (json_int_t)ci->duration_seconds,
-                   "started_at", (json_int_t)ci->started_at);
+  return json_pack(
+      "{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:I, s:I}", "call_id", ci->call_id,
+      "peer", ci->peer, "direction", call_direction_name(ci->direction),
+      "state", call_state_name(ci->state), "video", ci->video, "audio_codec",
+      ci->audio_codec == AUDIO_CODEC_OPUS24K ? "opus24k" : "opus48k",
+      "transport",
+      ci->transport == MEDIA_TRANSPORT_STREAM ? "stream" : "datagram",
+      "duration_seconds", (json_int_t)ci->duration_seconds, "started_at",
+      (json_int_t)ci->started_at);
 }
 
 static void call__emit(call_mgr_t *m, const char *name, json_t *params) {
@@ -326,6 +329,12 @@ int call_start(call_mgr_t *m, const uint8_t peer[32], bool video,
 
 int call_start_transport(call_mgr_t *m, const uint8_t peer[32], bool video,
                          enum media_transport transport, call_info_t *out) {
+  return call_start_codec(m, peer, video, transport, 0, out);
+}
+
+int call_start_codec(call_mgr_t *m, const uint8_t peer[32], bool video,
+                     enum media_transport transport, enum audio_codec codec,
+                     call_info_t *out) {
   if (memcmp(peer, m->me, 32) == 0)
     return CALL_ERR_SELF;
   if (m->calls)
@@ -340,6 +349,8 @@ int call_start_transport(call_mgr_t *m, const uint8_t peer[32], bool video,
   c->info.video = video;
   if (transport)
     c->info.transport = transport;
+  if (codec)
+    c->info.audio_codec = codec;
   if (out)
     *out = c->info;
   call__emit(

@@ -103,6 +103,10 @@ int call_start(call_mgr_t *m, const uint8_t peer[32], bool video,
 /* The same with the media transport to offer (0: the manager's default). */
 int call_start_transport(call_mgr_t *m, const uint8_t peer[32], bool video,
                          enum media_transport transport, call_info_t *out);
+/* ... and the audio codec to offer (0: Opus48k); the callee takes it. */
+int call_start_codec(call_mgr_t *m, const uint8_t peer[32], bool video,
+                     enum media_transport transport, enum audio_codec codec,
+                     call_info_t *out);
 int call_answer(call_mgr_t *m, const char *call_id);
 int call_reject(call_mgr_t *m, const char *call_id, const char *reason);
 int call_end(call_mgr_t *m, const char *call_id);

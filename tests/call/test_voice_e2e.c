@@ -189,6 +189,9 @@ static char *tickets(fixture_t *f) {
   return out;
 }
 
+/* The audio codec start_call offers (NULL: the default, Opus48k). */
+static const char *g_codec;
+
 typedef struct call_result {
   json_t *stats_a, *stats_b;
 } call_result_t;
@@ -208,10 +211,12 @@ static void run_call(fixture_t *f, const char *transport, const char *src_a,
   snprintf(sink_a, sizeof(sink_a), "file:%s", heard_a);
   snprintf(sink_b, sizeof(sink_b), "file:%s", heard_b);
 
-  json_t *call = ts_rpc_call_ok(
-      ca, "start_call",
+  json_t *params =
       json_pack("{s:s, s:s, s:s, s:s}", "peer", ticket, "transport", transport,
-                "audio_source", src_a, "audio_sink", sink_a));
+                "audio_source", src_a, "audio_sink", sink_a);
+  if (g_codec)
+    json_object_set_new(params, "audio_codec", json_string(g_codec));
+  json_t *call = ts_rpc_call_ok(ca, "start_call", params);
   const char *id = json_string_value(json_object_get(call, "call_id"));
   json_t *inc = ts_rpc_wait_event(cb, "incoming-call", 10000);
   json_decref(inc);
@@ -236,6 +241,11 @@ static void run_call(fixture_t *f, const char *transport, const char *src_a,
       ts_rpc_call_ok(ca, "call_stats", json_pack("{s:s}", "call_id", id));
   res->stats_b =
       ts_rpc_call_ok(cb, "call_stats", json_pack("{s:s}", "call_id", id));
+  const char *want = g_codec ? g_codec : "opus48k";
+  assert_string_equal(
+      json_string_value(json_object_get(res->stats_a, "audio_codec")), want);
+  assert_string_equal(
+      json_string_value(json_object_get(res->stats_b, "audio_codec")), want);
   char *da = json_dumps(res->stats_a, JSON_COMPACT);
   char *db = json_dumps(res->stats_b, JSON_COMPACT);
   printf("  A: %s\n  B: %s\n", da, db);
@@ -319,6 +329,14 @@ static void voice_call(void **state, const char *transport,
 
 static void test_datagram_clean(void **state) {
   voice_call(state, "datagram", NULL, 0.9);
+}
+
+/* Opus24k offered: both sides run it (call_stats says so) and speech still
+ * comes through as well. */
+static void test_opus24k_clean(void **state) {
+  g_codec = "opus24k";
+  voice_call(state, "datagram", NULL, 0.9);
+  g_codec = NULL;
 }
 static void test_stream_clean(void **state) {
   voice_call(state, "stream", NULL, 0.9);
@@ -449,6 +467,7 @@ static void test_api_audio(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_datagram_clean, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_opus24k_clean, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stream_clean, setup, teardown),
       cmocka_unit_test_setup_teardown(test_datagram_impaired, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stream_impaired, setup, teardown),
