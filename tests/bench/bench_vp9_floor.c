@@ -20,7 +20,14 @@
  *   floor_cpu_s=... encode_wall_s=... decode_wall_s=... encode_ms=...
  *   decode_ms=... kbps=... (one line; *_ms per picture, wall)
  *
- *   bench_vp9_floor FILE.y4m|pattern [FRAMES (240)] [WxH] [KBPS]
+ *   bench_vp9_floor [--paced] FILE.y4m|pattern [FRAMES (240)] [WxH] [KBPS]
+ *
+ * --paced: a diagnostic, not the floor. Each picture is encoded, then
+ * decoded, then the program sleeps until the next picture is due at the
+ * frame rate, as a call's threads do (FRAMES / fps seconds of wall time):
+ * it shows how much of a daemon's CPU above the floor comes from running
+ * the codec a picture at a time with idle gaps (cold caches, worker
+ * threads waking per picture) rather than from the daemon's own work.
  */
 #include "device/vdevice.h"
 #include "media/video.h"
@@ -37,10 +44,18 @@ static double bench__wall_s(void);
 static video_image_t *bench__load(const char *what, size_t frames, int w,
                                   int h);
 
+static int bench__paced(vp9_enc_t *enc, vp9_dec_t *dec,
+                        const video_image_t *pics, size_t n, int fps);
+
 int main(int argc, char **argv) {
+  bool paced = argc >= 2 && strcmp(argv[1], "--paced") == 0;
+  if (paced) {
+    argv++;
+    argc--;
+  }
   if (argc < 2 || argc > 5 || strcmp(argv[1], "--help") == 0) {
-    fprintf(stderr,
-            "usage: bench_vp9_floor FILE.y4m|pattern [FRAMES] [WxH] [KBPS]\n");
+    fprintf(stderr, "usage: bench_vp9_floor [--paced] FILE.y4m|pattern "
+                    "[FRAMES] [WxH] [KBPS]\n");
     return 2;
   }
   vp9_enc_config_t cfg = vp9_enc_config_default();
@@ -65,6 +80,18 @@ int main(int argc, char **argv) {
   if (!pics || !pkts || !lens || !enc || !dec) {
     fprintf(stderr, "bench_vp9_floor: cannot set up\n");
     return 1;
+  }
+
+  if (paced) {
+    int rc = bench__paced(enc, dec, pics, n, cfg.fps);
+    vp9_enc_free(enc);
+    vp9_dec_free(dec);
+    for (size_t i = 0; i < n; i++)
+      video_image_free(&pics[i]);
+    free(pics);
+    free(pkts);
+    free(lens);
+    return rc;
   }
 
   size_t bytes = 0;
@@ -107,6 +134,54 @@ int main(int argc, char **argv) {
   free(pkts);
   free(lens);
   free(pics);
+  return 0;
+}
+
+/* --paced: encode + decode a picture at a time at fps, sleeping between
+ * them; prints the same keys as the floor (wall times are per picture's
+ * work, not the sleeps) plus paced=1. */
+static int bench__paced(vp9_enc_t *enc, vp9_dec_t *dec,
+                        const video_image_t *pics, size_t n, int fps) {
+  video_image_t dst = {0};
+  size_t bytes = 0;
+  double enc_cpu = 0, dec_cpu = 0, enc_wall = 0, dec_wall = 0;
+  struct timespec next;
+  clock_gettime(CLOCK_MONOTONIC, &next);
+  for (size_t i = 0; i < n; i++) {
+    const uint8_t *out;
+    size_t len;
+    bool key;
+    double c0 = bench__cpu_s(), w0 = bench__wall_s();
+    if (vp9_enc_encode(enc, &pics[i], false, &out, &len, &key) != 0) {
+      fprintf(stderr, "bench_vp9_floor: encode failed\n");
+      return 1;
+    }
+    double c1 = bench__cpu_s(), w1 = bench__wall_s();
+    if (len && vp9_dec_decode(dec, out, len, &dst) != 1) {
+      fprintf(stderr, "bench_vp9_floor: decode failed at %zu\n", i);
+      return 1;
+    }
+    double c2 = bench__cpu_s(), w2 = bench__wall_s();
+    enc_cpu += c1 - c0;
+    dec_cpu += c2 - c1;
+    enc_wall += w1 - w0;
+    dec_wall += w2 - w1;
+    bytes += len;
+    next.tv_nsec += 1000000000L / fps;
+    if (next.tv_nsec >= 1000000000L) {
+      next.tv_sec++;
+      next.tv_nsec -= 1000000000L;
+    }
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+  }
+  double video_s = (double)n / fps;
+  printf("paced=1 frames=%zu video_s=%.1f encode_cpu_s=%.3f decode_cpu_s=%.3f "
+         "floor_cpu_s=%.3f encode_wall_s=%.3f decode_wall_s=%.3f "
+         "encode_ms=%.2f decode_ms=%.2f kbps=%.1f\n",
+         n, video_s, enc_cpu, dec_cpu, enc_cpu + dec_cpu, enc_wall, dec_wall,
+         enc_wall * 1000 / n, dec_wall * 1000 / n,
+         (double)bytes * 8 / video_s / 1000);
+  video_image_free(&dst);
   return 0;
 }
 
