@@ -82,6 +82,8 @@ typedef struct call_media {
   /* Video, from the first time it is sent or received (the playout thread
    * reads the pointer to pass on the audio delay for lip sync). */
   _Atomic(cvideo_t *) video;
+  cvideo_t *dying_video; /* being stopped */
+  uv_work_t join_req;
   char vsource[MEDIA_DEVICE_MAX], vsink[MEDIA_DEVICE_MAX];
 } call_media_t;
 
@@ -102,6 +104,7 @@ struct media_mgr {
   char vsource[MEDIA_DEVICE_MAX], vsink[MEDIA_DEVICE_MAX];
   bool video_rgba;
   call_media_t *calls;
+  call_media_t *stopping; /* hung up, threads being joined */
   call_devices_t *call_devices;
 };
 
@@ -532,24 +535,58 @@ static void media__on_handle_closed(uv_handle_t *h) {
   }
 }
 
-static void media__stop(call_media_t *m) {
-  atomic_store(&m->running, false);
+/* Joining the media threads can take a frame's time or more (a video
+ * encode in progress), so a hang-up waits for them in libuv's thread pool,
+ * not on the loop; then the handles close and the devices are finished. */
+static void media__join(uv_work_t *w) {
+  call_media_t *m = w->data;
   if (m->threads_started) {
     uv_thread_join(&m->capture_thread);
     uv_thread_join(&m->playout_thread);
+    m->threads_started = false;
   }
-  cvideo_free(atomic_exchange(&m->video, NULL));
-  call_link_free(m->link);
-  m->link = NULL;
+  if (m->dying_video)
+    cvideo_join(m->dying_video);
+}
+
+static void media__joined(uv_work_t *w, int status) {
+  call_media_t *m = w->data;
+  call_media_t **pp = m->mm ? &m->mm->stopping : NULL;
+  while (pp && *pp && *pp != m)
+    pp = &(*pp)->next;
+  if (pp && *pp)
+    *pp = m->next;
+  cvideo_free(m->dying_video);
   m->open_handles = 3;
   uv_close((uv_handle_t *)&m->tx_async, media__on_handle_closed);
   uv_close((uv_handle_t *)&m->report_timer, media__on_handle_closed);
   uv_close((uv_handle_t *)&m->redial_timer, media__on_handle_closed);
 }
 
+/* Stops a call's media: at once when wait (the daemon is shutting down),
+ * else with the joins off the loop. */
+static void media__stop(call_media_t *m, bool wait) {
+  atomic_store(&m->running, false);
+  uv_timer_stop(&m->report_timer);
+  uv_timer_stop(&m->redial_timer);
+  m->dying_video = atomic_exchange(&m->video, NULL);
+  if (m->dying_video)
+    cvideo_stop(m->dying_video);
+  call_link_free(m->link);
+  m->link = NULL;
+  m->join_req.data = m;
+  if (wait || uv_queue_work(m->mm->loop, &m->join_req, media__join,
+                            media__joined) != 0) {
+    media__join(&m->join_req);
+    media__joined(&m->join_req, 0);
+  }
+}
+
 /* A frame the call played, for API clients subscribed to media. */
 static void media__on_api_frame(void *ctx, const int16_t *pcm) {
   call_media_t *m = ctx;
+  if (!m->mm || !atomic_load(&m->running))
+    return; /* the call is being stopped */
   char b64[sodium_base64_ENCODED_LEN(AUDIO_FRAME_SAMPLES * 2,
                                      sodium_base64_VARIANT_ORIGINAL)];
   sodium_bin2base64(b64, sizeof(b64), (const unsigned char *)pcm,
@@ -746,7 +783,7 @@ int media_mgr_start(media_mgr_t *mm, const call_info_t *ci,
   return 0;
 }
 
-void media_mgr_stop(media_mgr_t *mm, const char *call_id) {
+static void media__remove(media_mgr_t *mm, const char *call_id, bool wait) {
   call_media_t **pp = &mm->calls;
   while (*pp && strcmp((*pp)->call_id, call_id) != 0)
     pp = &(*pp)->next;
@@ -754,7 +791,15 @@ void media_mgr_stop(media_mgr_t *mm, const char *call_id) {
   if (!m)
     return;
   *pp = m->next;
-  media__stop(m);
+  if (!wait) { /* until joined */
+    m->next = mm->stopping;
+    mm->stopping = m;
+  }
+  media__stop(m, wait);
+}
+
+void media_mgr_stop(media_mgr_t *mm, const char *call_id) {
+  media__remove(mm, call_id, false);
 }
 
 int media_mgr_set_mute(media_mgr_t *mm, const char *call_id, bool muted) {
@@ -917,7 +962,10 @@ void media_mgr_free(media_mgr_t *mm) {
   if (!mm)
     return;
   while (mm->calls)
-    media_mgr_stop(mm, mm->calls->call_id);
+    media__remove(mm, mm->calls->call_id, true);
+  /* Calls still being joined finish on their own, without the manager. */
+  for (call_media_t *m = mm->stopping; m; m = m->next)
+    m->mm = NULL;
   while (mm->call_devices) {
     call_devices_t *cd = mm->call_devices;
     mm->call_devices = cd->next;

@@ -968,18 +968,30 @@ cvideo_t *cvideo_new(const cvideo_config_t *cfg, char *err, size_t err_size) {
   return v;
 }
 
-void cvideo_free(cvideo_t *v) {
-  if (!v)
-    return;
+void cvideo_stop(cvideo_t *v) {
+  v->event = NULL; /* nothing more reaches the API */
+  v->on_video = NULL;
+  v->link = NULL;
   atomic_store(&v->running, false);
   uv_mutex_lock(&v->lock);
   uv_cond_broadcast(&v->enc_cond);
   uv_cond_broadcast(&v->dec_cond);
   uv_mutex_unlock(&v->lock);
+}
+
+void cvideo_join(cvideo_t *v) {
   if (v->enc_started)
     uv_thread_join(&v->enc_thread);
   if (v->dec_started)
     uv_thread_join(&v->dec_thread);
+  v->enc_started = v->dec_started = false;
+}
+
+void cvideo_free(cvideo_t *v) {
+  if (!v)
+    return;
+  cvideo_stop(v);
+  cvideo_join(v);
   v->open_handles = 3;
   uv_close((uv_handle_t *)&v->tx_async, cv__on_closed);
   uv_close((uv_handle_t *)&v->ctl_async, cv__on_closed);

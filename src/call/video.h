@@ -18,9 +18,9 @@
  * key frame arrives (never a corrupt picture).
  *
  * Threads: the cvideo_* functions are for the loop thread, except
- * cvideo_set_audio_latency (any thread). The rings between the threads are
- * lock-free with fixed capacity; a condition variable only wakes the
- * threads.
+ * cvideo_set_audio_latency and cvideo_join (any thread). The rings between the
+ * threads are lock-free with fixed capacity; a condition variable only wakes
+ * the threads.
  */
 #ifndef PARLEY_CALL_VIDEO_H
 #define PARLEY_CALL_VIDEO_H
@@ -51,6 +51,10 @@ typedef struct cvideo_config {
 cvideo_t *cvideo_new(const cvideo_config_t *cfg, char *err, size_t err_size);
 /* Stops the threads, closes the devices (finishing a file sink). */
 void cvideo_free(cvideo_t *v);
+/* cvideo_free in steps, so the joins can wait off the loop: stop (loop
+ * thread; no callback or event follows), join (any thread), then free. */
+void cvideo_stop(cvideo_t *v);
+void cvideo_join(cvideo_t *v);
 
 /* Starts or stops sending (toggle_video) and tells the peer. The source
  * opens the first time (an audio-only call leaves the camera off): 0 or
