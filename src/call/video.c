@@ -80,7 +80,6 @@ struct cvideo {
 
   /* Encode thread's counters. */
   atomic_uint_fast64_t captured, encoded, skipped, keyframes, enc_us_total;
-  atomic_int enc_w, enc_h;
   /* Decode thread's counters. */
   atomic_uint_fast64_t decoded, displayed, corrupt, lost, waited_key;
   uint32_t latencies_us[CV_LATENCIES];
@@ -150,8 +149,7 @@ static int cv__read_api(cvideo_t *v, video_image_t *img) {
   video_image_t *in;
   int got = 0;
   while (ring_pop(v->api_in, &in)) { /* the newest wins */
-    if (got)
-      video_image_free(img);
+    video_image_free(img);
     *img = *in;
     free(in);
     got = 1;
@@ -163,7 +161,7 @@ static void cv__enc_main(void *arg) {
   cvideo_t *v = arg;
   video_image_t img = {0}, scaled = {0};
   vp9_enc_config_t ec = vp9_enc_config_default();
-  int level = -1, kbps = 0;
+  int level = -1;
   vp9_enc_t *enc = NULL;
   uint32_t cap_seq = 0, enc_seq = 0;
   bool ended = false;
@@ -221,11 +219,7 @@ static void cv__enc_main(void *arg) {
         LOG_WARN("video", "call %s: cannot switch to %dx%d", v->call_id, w, h);
       }
       level = want;
-      kbps = k;
-      atomic_store(&v->enc_w, w);
-      atomic_store(&v->enc_h, h);
     }
-    (void)kbps;
     if (atomic_load(&v->hold)) { /* let the link drain: skip, don't queue */
       atomic_fetch_add(&v->skipped, 1);
       continue;
