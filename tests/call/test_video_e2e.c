@@ -488,6 +488,8 @@ static void test_toggle(void **state) {
   json_decref(h);
   ts_rpc_close(c.ca);
   ts_rpc_close(c.cb);
+  assert_int_equal(ts_daemon_stop(&f->a), 0);
+  assert_int_equal(ts_daemon_stop(&f->b), 0);
   free(out);
 }
 
