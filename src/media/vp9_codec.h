@@ -50,7 +50,7 @@ void vp9_enc_get_size(const vp9_enc_t *e, int *width, int *height);
 int vp9_enc_encode(vp9_enc_t *e, const video_image_t *img, bool force_key,
                    const uint8_t **out, size_t *len, bool *key);
 
-/* threads: 0 = chosen for the machine. NULL on failure (logged). */
+/* threads: 0 = one (see vp9_codec.c). NULL on failure (logged). */
 vp9_dec_t *vp9_dec_new(int threads);
 void vp9_dec_free(vp9_dec_t *d);
 
