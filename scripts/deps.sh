@@ -24,7 +24,7 @@ NGTCP2_FLAGS="-DENABLE_WOLFSSL=ON -DENABLE_OPENSSL=OFF -DENABLE_GNUTLS=OFF
 # Everything the build, the tests and the demo use.
 PACKAGES="build-essential cmake pkg-config dpkg-dev xz-utils ca-certificates
  libopus-dev libvpx-dev libsodium-dev portaudio19-dev liblmdb-dev libuv1-dev
- libjansson-dev libcmocka-dev libsamplerate0-dev
+ libjansson-dev libcmocka-dev libsamplerate0-dev libwebrtc-audio-processing-dev
  clang libclang-rt-14-dev clang-format socat hyperfine python3 python3-numpy
  espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins"
 

@@ -434,6 +434,7 @@ static void pa__stats(const pa__stream_t *st, portaudio_stats_t *out) {
   out->overruns = atomic_load(&st->overruns);
   out->underruns = atomic_load(&st->underruns);
   out->xruns = atomic_load(&st->xruns);
+  out->queued = atomic_load(&st->ring.head) - atomic_load(&st->ring.tail);
 }
 
 /* ---- waiting ---- */

@@ -55,12 +55,12 @@ int apm_render(apm_t *a, const float *block);
 int apm_capture(apm_t *a, float *block, int delay_ms);
 
 typedef struct apm_metrics {
-  bool valid;        /* the canceller has produced metrics yet */
-  double erle_db;    /* echo return loss enhancement, recent average */
-  double erl_db;     /* echo return loss (far end to microphone) */
-  int delay_ms;      /* the canceller's delay estimate (median), -1 if none */
-  int delay_std_ms;  /* its spread */
-  bool echo;         /* the last block held echo */
+  bool valid;         /* the canceller has produced metrics yet */
+  double erle_db;     /* echo return loss enhancement, recent average */
+  double erl_db;      /* echo return loss (far end to microphone) */
+  int delay_ms;       /* the canceller's delay estimate (median), -1 if none */
+  int delay_std_ms;   /* its spread */
+  bool echo;          /* the last block held echo */
   double speech_prob; /* noise suppressor's speech probability, or -1 */
 } apm_metrics_t;
 

@@ -57,8 +57,7 @@ extern "C" apm_t *apm_new(const apm_options_t *o) {
   int ns = o->ns_level < 0 ? 0 : o->ns_level > 3 ? 3 : o->ns_level;
   int aec = o->aec_level < 0 ? 0 : o->aec_level > 2 ? 2 : o->aec_level;
   if (a->ap->Initialize(pc) != 0 ||
-      ec->set_suppression_level(aec_levels[aec]) !=
-          0 ||
+      ec->set_suppression_level(aec_levels[aec]) != 0 ||
       ec->enable_drift_compensation(false) != 0 ||
       ec->enable_metrics(true) != 0 || ec->enable_delay_logging(true) != 0 ||
       a->ap->noise_suppression()->set_level(levels[ns]) != 0 ||
@@ -104,7 +103,9 @@ extern "C" int apm_render(apm_t *a, const float *block) {
 
 extern "C" int apm_capture(apm_t *a, float *block, int delay_ms) {
   /* Outside 0..500 the library refuses the value (and clamps it). */
-  a->ap->set_stream_delay_ms(delay_ms < 0 ? 0 : delay_ms > 500 ? 500 : delay_ms);
+  a->ap->set_stream_delay_ms(delay_ms < 0     ? 0
+                             : delay_ms > 500 ? 500
+                                              : delay_ms);
   float *ch[1] = {block};
   int r = a->ap->ProcessStream(ch, a->cfg, a->cfg, ch);
   return r == 0 || r == webrtc::AudioProcessing::kBadStreamParameterWarning

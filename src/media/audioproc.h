@@ -27,6 +27,9 @@
 #define AUDIOPROC_BLOCK 480 /* 10 ms at 48 kHz */
 /* The reported delay is lowered by this much (see above). */
 #define AUDIOPROC_DELAY_MARGIN_MS 10
+/* Where the gain control puts a talker: the active speech level (RMS of
+ * the blocks within 20 dB of the loudest), dBFS. */
+#define AUDIOPROC_AGC_TARGET_DBFS (-20)
 /* The canceller counts as converged while its ERLE is at least this. */
 #define AUDIOPROC_CONVERGED_DB 10.0
 
@@ -38,17 +41,17 @@ typedef struct audioproc_settings {
 
 typedef struct audioproc_stats {
   audioproc_settings_t on;
-  bool converged;        /* aec on and erle_db >= AUDIOPROC_CONVERGED_DB */
-  bool erle_valid;       /* the canceller has measured ERLE yet */
-  double erle_db;        /* the canceller's echo return loss enhancement */
-  double erl_db;         /* echo return loss: far end to microphone */
-  int delay_ms;          /* the delay estimate handed to the canceller */
-  int aec_delay_ms;      /* the canceller's own estimate, -1 if none */
-  uint64_t blocks;       /* capture blocks processed */
+  bool converged;           /* aec on and erle_db >= AUDIOPROC_CONVERGED_DB */
+  bool erle_valid;          /* the canceller has measured ERLE yet */
+  double erle_db;           /* the canceller's echo return loss enhancement */
+  double erl_db;            /* echo return loss: far end to microphone */
+  int delay_ms;             /* the delay estimate handed to the canceller */
+  int aec_delay_ms;         /* the canceller's own estimate, -1 if none */
+  uint64_t blocks;          /* capture blocks processed */
   uint64_t render_blocks;   /* reference blocks analyzed */
   uint64_t render_gaps_ms;  /* silence inserted for playback gaps */
   uint64_t render_overruns; /* reference blocks lost to a full ring */
-  double cpu_percent; /* processing time per audio time, one core = 100 */
+  double cpu_percent;       /* processing time per audio time, one core = 100 */
 } audioproc_stats_t;
 
 /* A stage with the parts in s on. NULL if out of memory or the library

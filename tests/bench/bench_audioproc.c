@@ -94,10 +94,8 @@ static void make_echo(void) {
     sum += gain[k] * gain[k];
   double norm = 0.5 / sqrt(sum);
   for (size_t i = 0; i < N; i++) {
-    size_t d = (size_t)RATE * (ECHO_MS + (i >= (size_t)JUMP_S * RATE
-                                              ? JUMP_MS
-                                              : 0)) /
-               1000;
+    size_t d = (size_t)RATE *
+               (ECHO_MS + (i >= (size_t)JUMP_S * RATE ? JUMP_MS : 0)) / 1000;
     double v = 0;
     for (int k = 0; k < TAPS; k++)
       if (i >= d + off[k])
@@ -107,8 +105,8 @@ static void make_echo(void) {
   srand(11);
   double nz = pow(10, -70 / 20.0) * sqrt(3.0); /* uniform: RMS a/sqrt3 */
   for (size_t i = 0; i < N; i++)
-    mic_s[i] = echo_s[i] + near_s[i] +
-               (float)(nz * (2.0 * rand() / RAND_MAX - 1));
+    mic_s[i] =
+        echo_s[i] + near_s[i] + (float)(nz * (2.0 * rand() / RAND_MAX - 1));
 }
 
 static double cpu_s(void) {
@@ -179,8 +177,7 @@ static int cmp_d(const void *a, const void *b) {
 static double dt_attenuation(void) {
   double v[SECONDS * 10];
   size_t n = 0;
-  for (size_t b = (size_t)(NEAR_FROM_S * 10); b < (size_t)(NEAR_TO_S * 10);
-       b++)
+  for (size_t b = (size_t)(NEAR_FROM_S * 10); b < (size_t)(NEAR_TO_S * 10); b++)
     if (near_active(b) && far_active(b))
       v[n++] = db(energy(near_s + b * BLK, BLK), BLK) -
                db(energy(out_s + b * BLK, BLK), BLK);
@@ -243,8 +240,8 @@ int main(int argc, char **argv) {
     printf("config=%s erle_db=%.1f converge_s=%.2f erle_jump_db=%.1f "
            "recover_s=%.2f dt_atten_db=%.1f cpu_percent=%.2f\n",
            cfgs[c].name, erle(2, NEAR_FROM_S), settle(0, NEAR_FROM_S),
-           erle(JUMP_S + 1, SECONDS), settle(JUMP_S, SECONDS),
-           dt_attenuation(), 100 * cpu / SECONDS);
+           erle(JUMP_S + 1, SECONDS), settle(JUMP_S, SECONDS), dt_attenuation(),
+           100 * cpu / SECONDS);
     fflush(stdout);
   }
   /* Cost and latency of the whole stage as parley runs it (AEC, NS, AGC,
