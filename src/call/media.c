@@ -61,7 +61,9 @@ typedef struct call_media {
   opus_codec_enc_t *enc;
   opus_codec_dec_t *dec;
   jitter_t *jb;
-  audioproc_t *ap; /* AEC, NS, AGC on the capture path; see media__ap_* */
+  audioproc_t *ap;     /* AEC, NS, AGC on the capture path; see media__ap_* */
+  uint64_t ap_silence; /* playout thread: the sink's silence count */
+  bool ap_silence_seen;
   ring_t *tx, *rx;
   uv_async_t tx_async;
   uv_timer_t report_timer, redial_timer;
@@ -772,17 +774,24 @@ static void media__ap_capture(call_media_t *m, int16_t *pcm) {
   audioproc_process(m->ap, pcm, at);
 }
 
-/* When the first sample of the frame just written will be heard. */
+/* When the first sample of the frame just written will be heard, and how
+ * much silence the device played since the previous frame (an underrun:
+ * the reference gets the same silence). Playout thread. */
 static void media__ap_render(call_media_t *m, const int16_t *pcm) {
   int64_t at = media__mono_us();
+  uint64_t gap = 0;
   portaudio_stats_t ps;
   if (portaudio_sink_stats(m->sink, &ps) == 0) {
     uint64_t frame = (uint64_t)AUDIO_FRAME_SAMPLES * ps.rate / AUDIO_RATE;
     at +=
         (int64_t)(ps.latency_s * 1e6) +
         media__ap_device_us(ps.queued > frame ? ps.queued - frame : 0, ps.rate);
+    if (m->ap_silence_seen)
+      gap = (ps.silence - m->ap_silence) * AUDIO_RATE / ps.rate;
+    m->ap_silence = ps.silence;
+    m->ap_silence_seen = true;
   }
-  audioproc_render(m->ap, pcm, at);
+  audioproc_render(m->ap, pcm, at, gap);
 }
 
 /* MEDIA_AP_AUTO: on for a microphone (a PortAudio source), off for

@@ -76,6 +76,9 @@ typedef struct portaudio_stats {
                          captured but not yet read; sink, written but not
                          yet handed to the device (echo cancellation's
                          delay estimate) */
+  uint64_t silence;   /* sink: device-rate samples played as silence
+                         because nothing was queued (before the first
+                         frame, and in underruns) */
 } portaudio_stats_t;
 
 /* 0, or -EINVAL if s is not a PortAudio end. */

@@ -123,7 +123,10 @@ extern "C" void apm_get_metrics(apm_t *a, apm_metrics_t *m) {
   if (!a->aec)
     return;
   webrtc::EchoCancellation::Metrics em;
-  if (ec->GetMetrics(&em) == 0) {
+  /* -100 (the library's "offset level") means no figure yet: none since
+   * the start, or since the canceller reset its measurement. */
+  if (ec->GetMetrics(&em) == 0 &&
+      em.echo_return_loss_enhancement.average > -100) {
     m->valid = true;
     m->erle_db = em.echo_return_loss_enhancement.average;
     m->erl_db = em.echo_return_loss.average;

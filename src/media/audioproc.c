@@ -13,13 +13,31 @@
 #include <time.h>
 
 #define AP__RING_BLOCKS 64 /* 640 ms of reference */
-#define AP__GAP_US 8000    /* a play-time jump beyond 10 ms + this is a gap */
 #define AP__GAP_MAX 50     /* silence inserted for one gap, in blocks */
+#define AP__LEAD_US (AUDIOPROC_LEAD_MS * 1000)
+/* The canceller's figures mean something while there is echo to cancel:
+ * they are updated while the far end talked (a reference block above
+ * AP__FAR_DBFS) in the last AP__FAR_HOLD capture blocks, and kept
+ * otherwise. */
+#define AP__FAR_DBFS (-50.0)
+#define AP__FAR_HOLD 50
+/* Device times come in steps of the device's callback period (a ring's
+ * depth changes 10 ms at a time), so they are smoothed: each frame's time
+ * is the last one plus 20 ms (plus any gap), pulled 1/8 of the way to
+ * what was measured; a measurement further off than this starts over. */
+#define AP__RESYNC_US 30000
 
 typedef struct ap__block {
   int64_t play_at_us;
+  int gap_blocks; /* silence played just before this block, 10 ms each */
   int16_t s[AUDIOPROC_BLOCK];
 } ap__block_t;
+
+/* A device clock, smoothed (see AP__RESYNC_US). */
+typedef struct ap__clock {
+  bool set;
+  int64_t t_us;
+} ap__clock_t;
 
 enum { AP__AEC = 1, AP__NS = 2, AP__AGC = 4 };
 
@@ -27,10 +45,18 @@ struct audioproc {
   apm_t *apm;
   ring_t *ref;
   atomic_uint want; /* AP__* bits asked for */
+  /* Render thread only. */
+  ap__clock_t play;
+  uint64_t gap_samples; /* silence played, not yet turned into blocks */
+  /* Capture thread only. */
+  ap__clock_t capture;
   /* Capture thread only. */
   unsigned have; /* AP__* bits applied to apm */
   bool have_ref;
-  int64_t last_play_us; /* latest reference block analyzed */
+  int64_t last_play_us;              /* latest reference block analyzed */
+  ap__block_t pend[AP__RING_BLOCKS]; /* queued, not yet due (FIFO) */
+  int far_hold; /* capture blocks the far end counts as talking still */
+  size_t pend_head, pend_n;
   uint64_t cpu_ns, audio_ns;
   float f[AUDIOPROC_BLOCK];
   /* Guarded by lock: what audioproc_stats reports. */
@@ -82,12 +108,35 @@ void audioproc_get(const audioproc_t *ap, audioproc_settings_t *s) {
   s->agc = b & AP__AGC;
 }
 
-void audioproc_render(audioproc_t *ap, const int16_t *pcm, int64_t play_at_us) {
+/* Smoothed time of a frame measured at t_us, expected step_us after the
+ * previous one. */
+static int64_t ap__clock(ap__clock_t *c, int64_t t_us, int64_t step_us) {
+  int64_t want = c->t_us + step_us;
+  int64_t err = t_us - want;
+  if (!c->set || err > AP__RESYNC_US || err < -AP__RESYNC_US) {
+    c->set = true;
+    c->t_us = t_us;
+  } else {
+    c->t_us = want + err / 8;
+  }
+  return c->t_us;
+}
+
+void audioproc_render(audioproc_t *ap, const int16_t *pcm, int64_t play_at_us,
+                      uint64_t silence_before) {
   ap__block_t b;
+  /* Whole 10 ms blocks of silence; the remainder waits for the next gap
+   * so that nothing is lost to rounding. */
+  ap->gap_samples += silence_before;
+  b.gap_blocks = (int)(ap->gap_samples / AUDIOPROC_BLOCK);
+  ap->gap_samples %= AUDIOPROC_BLOCK;
+  int64_t t = ap__clock(&ap->play, play_at_us,
+                        AUDIO_FRAME_US + (int64_t)b.gap_blocks * 10000);
   for (int i = 0; i < 2; i++) {
-    b.play_at_us = play_at_us + i * 10000;
+    b.play_at_us = t + i * 10000;
     memcpy(b.s, pcm + i * AUDIOPROC_BLOCK, sizeof(b.s));
     ring_push(ap->ref, &b);
+    b.gap_blocks = 0;
   }
 }
 
@@ -107,33 +156,61 @@ static void ap__to_s16(const float *in, int16_t *out) {
   }
 }
 
-/* Analyzes every queued reference block (silence first for a gap in their
- * play times: the speaker played silence then). Returns the render blocks
- * analyzed. Drained even while the canceller is off, so that switching it
- * on starts from current audio. */
-static uint64_t ap__drain(audioproc_t *ap, bool aec, uint64_t *gap_ms) {
-  ap__block_t b;
+/* Moves what the render thread queued into the pending FIFO, in play
+ * order. A full FIFO (the microphone stalled) analyzes its oldest first. */
+static uint64_t ap__analyze(audioproc_t *ap, uint64_t *gap_ms);
+
+static uint64_t ap__collect(audioproc_t *ap, bool aec, uint64_t *gap_ms) {
   uint64_t n = 0;
-  while (ring_pop(ap->ref, &b)) {
-    if (!aec) {
-      ap->have_ref = false;
-      continue;
-    }
-    int64_t jump = ap->have_ref ? b.play_at_us - ap->last_play_us : 10000;
-    if (jump > 10000 + AP__GAP_US) {
-      int gap = (int)((jump - 10000 + 5000) / 10000);
-      gap = gap > AP__GAP_MAX ? AP__GAP_MAX : gap;
-      memset(ap->f, 0, sizeof(ap->f));
-      for (int i = 0; i < gap; i++, n++)
-        apm_render(ap->apm, ap->f);
-      *gap_ms += (uint64_t)gap * 10;
-    }
-    ap__to_float(b.s, ap->f);
-    apm_render(ap->apm, ap->f);
-    n++;
-    ap->have_ref = true;
-    ap->last_play_us = b.play_at_us;
+  for (;;) {
+    if (ap->pend_n == AP__RING_BLOCKS)
+      n += ap__analyze(ap, gap_ms);
+    ap__block_t *b = &ap->pend[(ap->pend_head + ap->pend_n) % AP__RING_BLOCKS];
+    if (!ring_pop(ap->ref, b))
+      break;
+    ap->pend_n++;
   }
+  if (!aec) { /* forget it: switching on starts from current audio */
+    ap->pend_n = 0;
+    ap->have_ref = false;
+  }
+  return n;
+}
+
+/* Analyzes the oldest pending block, after the silence played before it.
+ * Returns the blocks analyzed. */
+static uint64_t ap__analyze(audioproc_t *ap, uint64_t *gap_ms) {
+  ap__block_t *b = &ap->pend[ap->pend_head];
+  uint64_t n = 0;
+  if (ap->have_ref && b->gap_blocks > 0) {
+    int gap = b->gap_blocks > AP__GAP_MAX ? AP__GAP_MAX : b->gap_blocks;
+    memset(ap->f, 0, sizeof(ap->f));
+    for (int i = 0; i < gap; i++, n++)
+      apm_render(ap->apm, ap->f);
+    *gap_ms += (uint64_t)gap * 10;
+  }
+  ap__to_float(b->s, ap->f);
+  apm_render(ap->apm, ap->f);
+  if (audio_rms_dbfs(b->s, AUDIOPROC_BLOCK) > AP__FAR_DBFS)
+    ap->far_hold = AP__FAR_HOLD;
+  ap->have_ref = true;
+  ap->last_play_us = b->play_at_us;
+  ap->pend_head = (ap->pend_head + 1) % AP__RING_BLOCKS;
+  ap->pend_n--;
+  return n + 1;
+}
+
+/* Analyzes the reference blocks heard by the end of the capture block
+ * that started at c_us (plus AP__LEAD_US): the canceller gets each at the
+ * pace it was played, one per capture block, rather than in the bursts
+ * the render thread's scheduling makes. A burst would make the reported
+ * delay jump by a frame back and forth, which the canceller takes for a
+ * changing echo path. */
+static uint64_t ap__due(audioproc_t *ap, int64_t c_us, uint64_t *gap_ms) {
+  uint64_t n = 0;
+  while (ap->pend_n > 0 &&
+         ap->pend[ap->pend_head].play_at_us <= c_us + AP__LEAD_US)
+    n += ap__analyze(ap, gap_ms);
   return n;
 }
 
@@ -152,11 +229,14 @@ int audioproc_process(audioproc_t *ap, int16_t *pcm, int64_t captured_at_us) {
     ap->have = want;
   }
   bool aec = want & AP__AEC;
+  captured_at_us = ap__clock(&ap->capture, captured_at_us, AUDIO_FRAME_US);
   uint64_t gap_ms = 0;
-  uint64_t rendered = ap__drain(ap, aec, &gap_ms);
+  uint64_t rendered = ap__collect(ap, aec, &gap_ms);
   int delay_ms = 0;
   for (int i = 0; i < 2 && want && r == 0; i++) {
     int16_t *blk = pcm + i * AUDIOPROC_BLOCK;
+    if (aec)
+      rendered += ap__due(ap, captured_at_us + i * 10000, &gap_ms);
     if (aec && ap->have_ref) {
       int64_t d = ap->last_play_us - (captured_at_us + i * 10000);
       delay_ms = (int)(d / 1000) - AUDIOPROC_DELAY_MARGIN_MS;
@@ -167,6 +247,7 @@ int audioproc_process(audioproc_t *ap, int16_t *pcm, int64_t captured_at_us) {
     if (r == 0)
       ap__to_s16(ap->f, blk);
   }
+  ap->far_hold -= ap->far_hold > 0 ? 2 : 0;
   apm_metrics_t m = {0};
   if (want)
     apm_get_metrics(ap->apm, &m);
@@ -182,11 +263,17 @@ int audioproc_process(audioproc_t *ap, int16_t *pcm, int64_t captured_at_us) {
   st->render_gaps_ms += gap_ms;
   st->render_overruns = ring_overruns(ap->ref);
   st->delay_ms = aec ? delay_ms : 0;
-  st->erle_valid = aec && m.valid;
-  st->erle_db = st->erle_valid ? m.erle_db : 0;
-  st->erl_db = st->erle_valid ? m.erl_db : 0;
-  st->aec_delay_ms = aec ? m.delay_ms : -1;
-  st->converged = st->erle_valid && m.erle_db >= AUDIOPROC_CONVERGED_DB;
+  if (!aec) {
+    st->erle_valid = st->converged = false;
+    st->erle_db = st->erl_db = 0;
+    st->aec_delay_ms = -1;
+  } else if (ap->far_hold > 0 && m.valid) {
+    st->erle_valid = true;
+    st->erle_db = m.erle_db;
+    st->erl_db = m.erl_db;
+    st->aec_delay_ms = m.delay_ms;
+    st->converged = m.erle_db >= AUDIOPROC_CONVERGED_DB;
+  }
   st->cpu_percent =
       ap->audio_ns ? 100.0 * (double)ap->cpu_ns / (double)ap->audio_ns : 0;
   pthread_mutex_unlock(&ap->lock);

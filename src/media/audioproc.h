@@ -9,9 +9,10 @@
  * sink, with the time it will be heard; the capture thread drains it
  * before processing each microphone frame and tells the canceller how far
  * the latest reference is ahead of that frame (biased low: a reference
- * that arrives after its echo cannot be cancelled). A gap between
- * reference frames' play times (a playback underrun played silence) is
- * filled with silence, so the reference stays aligned with what was heard.
+ * that arrives after its echo cannot be cancelled). Silence the device played
+ * in an underrun is inserted into the reference too, so the reference stays
+ * aligned with what was heard. Device times arrive in steps of the device's
+ * callback period and are smoothed.
  *
  * Threads: exactly one render thread (audioproc_render) and one capture
  * thread (audioproc_process); they meet in a lock-free SPSC ring.
@@ -24,7 +25,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define AUDIOPROC_FRAME                                                        \
+  960 /* 20 ms at 48 kHz: what render and process take                         \
+       */
+
 #define AUDIOPROC_BLOCK 480 /* 10 ms at 48 kHz */
+/* A reference block is handed to the canceller once it is heard before
+ * the capture block being processed starts plus this: slack for PortAudio
+ * latencies that are too large (a reference analyzed after its echo
+ * arrived cannot cancel it). */
+#define AUDIOPROC_LEAD_MS 30
 /* The reported delay is lowered by this much (see above). */
 #define AUDIOPROC_DELAY_MARGIN_MS 10
 /* Where the gain control puts a talker: the active speech level (RMS of
@@ -65,9 +75,12 @@ void audioproc_get(const audioproc_t *ap, audioproc_settings_t *s);
 
 /* Render thread: one 20 ms frame (960 samples) exactly as handed to the
  * sink, whose first sample will be heard at play_at_us (monotonic
- * microseconds, time_mono_ns()/1000). Never blocks; a full ring drops its
- * oldest block (counted). */
-void audioproc_render(audioproc_t *ap, const int16_t *pcm, int64_t play_at_us);
+ * microseconds, time_mono_ns()/1000), after silence_before samples (48 kHz)
+ * of silence the device played since the previous frame because nothing
+ * was queued (an underrun). Never blocks; a full ring drops its oldest
+ * block (counted). */
+void audioproc_render(audioproc_t *ap, const int16_t *pcm, int64_t play_at_us,
+                      uint64_t silence_before);
 
 /* Capture thread: processes one 20 ms frame (960 samples) in place; its
  * first sample reached the microphone at captured_at_us (monotonic). With

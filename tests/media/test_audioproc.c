@@ -144,7 +144,7 @@ static void test_off_is_transparent(void **state) {
   for (int f = 0; f < 50; f++) {
     for (int i = 0; i < FRAME; i++)
       ref[i] = pcm[i] = (int16_t)(8000 * sin(0.05 * (f * FRAME + i)));
-    audioproc_render(ap, pcm, 0);
+    audioproc_render(ap, pcm, 0, 0);
     assert_int_equal(audioproc_process(ap, pcm, 0), 0);
     assert_memory_equal(pcm, ref, sizeof(pcm));
   }
@@ -253,7 +253,7 @@ static void test_echo_with_gap(void **state) {
         pcm[i] = (int16_t)lrintf(far[fi + i] * 32768);
       int64_t heard =
           t0 + (int64_t)(fi + (fi >= gap_at ? gap : 0)) * 1000000 / RATE;
-      audioproc_render(ap, pcm, heard);
+      audioproc_render(ap, pcm, heard, fi == gap_at ? gap : 0);
       fi += FRAME;
     }
     for (int i = 0; i < FRAME; i++)
@@ -289,9 +289,9 @@ static void test_echo_with_gap(void **state) {
   assert_true(erle1 >= 25);
   assert_true(erle2 >= 25);
   assert_true(st.render_gaps_ms >= 50 && st.render_gaps_ms <= 70);
-  /* Since the underrun the reference is heard 60 ms after the frame
-   * captured with it: 60 ms less the margin. */
-  assert_int_equal(st.delay_ms, 60 - AUDIOPROC_DELAY_MARGIN_MS);
+  /* The reference is handed over AUDIOPROC_LEAD_MS before it is heard,
+   * and reported less the margin. */
+  assert_int_equal(st.delay_ms, AUDIOPROC_LEAD_MS - AUDIOPROC_DELAY_MARGIN_MS);
   assert_true(st.erle_valid && st.converged);
   assert_true(st.cpu_percent > 0 && st.cpu_percent < 20);
   free(far);
