@@ -416,6 +416,7 @@ typedef struct call_run {
   long near_mic_ms, near_recv_ms; /* about where the near end starts */
   int64_t jump_ms;                /* after the recording started; 0: no jump */
   json_t *stats;                  /* A's call_stats at the end */
+  json_t *stats_b;                /* B's */
 } call_run_t;
 
 /* A calls B with processing `ap` (set_audio_processing defaults on A); B
@@ -498,6 +499,8 @@ static void run_call(json_t *ap, int near_at_ms, int jump_at_ms,
   }
   out->stats =
       ts_rpc_call_ok(ca, "call_stats", json_pack("{s:s}", "call_id", id));
+  out->stats_b =
+      ts_rpc_call_ok(cb, "call_stats", json_pack("{s:s}", "call_id", id));
   json_decref(
       ts_rpc_call_ok(ca, "end_call", json_pack("{s:s}", "call_id", id)));
   json_decref(ts_rpc_wait_event(cb, "call-ended", 10000));
@@ -531,6 +534,7 @@ static void free_run(call_run_t *r) {
   free(r->recv.s);
   free(r->played.s);
   json_decref(r->stats);
+  json_decref(r->stats_b);
 }
 
 /* ---- analysis ---- */
@@ -737,6 +741,11 @@ static void test_defaults_and_delay_jump(void **state) {
   assert_true(json_is_true(json_object_get(apst, "ns")));
   assert_true(json_is_true(json_object_get(apst, "agc")));
   assert_true(json_is_true(json_object_get(apst, "aec_converged")));
+  /* B sends a file: nothing to cancel, so its defaults leave all off. */
+  json_t *apb = json_object_get(r.stats_b, "audio_processing");
+  assert_true(json_is_false(json_object_get(apb, "aec")));
+  assert_true(json_is_false(json_object_get(apb, "ns")));
+  assert_true(json_is_false(json_object_get(apb, "agc")));
   assert_true(nb >= 20);
   assert_true(e >= 35);
   assert_true(jump_ms >= 15 && jump_ms <= 25);
