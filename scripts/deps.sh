@@ -25,6 +25,7 @@ NGTCP2_FLAGS="-DENABLE_WOLFSSL=ON -DENABLE_OPENSSL=OFF -DENABLE_GNUTLS=OFF
 PACKAGES="build-essential cmake pkg-config dpkg-dev xz-utils ca-certificates
  libopus-dev libvpx-dev libsodium-dev portaudio19-dev liblmdb-dev libuv1-dev
  libjansson-dev libcmocka-dev libsamplerate0-dev libyuv-dev libv4l-dev
+ libwebrtc-audio-processing-dev
  clang libclang-rt-14-dev clang-format socat hyperfine python3 python3-numpy
  espeak-ng sox ffmpeg pulseaudio pulseaudio-utils libasound2-plugins"
 

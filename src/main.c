@@ -329,6 +329,14 @@ static int start_calls(daemon_t *d) {
   d->dm = dm_new(d->loop, d->ep, d->store, &d->identity, &dm_ops, d);
   d->media =
       media_mgr_new(d->loop, d->ep, d->identity.public_key, &media_ops, d);
+  if (d->media) { /* the config's aec, ns, agc: defaults for new calls */
+    static const int mode[] = {[CONFIG_AUTO] = MEDIA_AP_AUTO,
+                               [CONFIG_OFF] = MEDIA_AP_OFF,
+                               [CONFIG_ON] = MEDIA_AP_ON};
+    media_audio_processing_t ap = {
+        mode[d->cfg.audio_aec], mode[d->cfg.audio_ns], mode[d->cfg.audio_agc]};
+    media_mgr_set_audio_processing_defaults(d->media, &ap);
+  }
   d->calls = call_mgr_new(d->loop, d->store, d->identity.public_key, &opts,
                           &call_ops, d);
   d->call_deps = (api_call_deps_t){.calls = d->calls,

@@ -35,7 +35,7 @@ typedef struct opts {
   bool media;
   bool video;
   const char *reason;
-  const char *pos[4]; /* command and its positional arguments */
+  const char *pos[6]; /* command and its positional arguments */
   size_t n_pos;
 } opts_t;
 
@@ -80,6 +80,13 @@ static void ctl__usage(FILE *f) {
       "  mute CALL-ID on|off             mute or unmute your audio\n"
       "  video CALL-ID on|off            start or stop sending video\n"
       "  stats CALL-ID                   the call's media figures\n"
+      "  audio-processing [CALL-ID] [aec=on|off] [ns=on|off] [agc=on|off]\n"
+      "                                  echo cancellation, noise "
+      "suppression,\n"
+      "                                  gain control of a call, or without "
+      "CALL-ID\n"
+      "                                  the defaults for new calls (also "
+      "=auto)\n"
       "  rpc METHOD [PARAMS-JSON]        send any request, print its result\n"
       "\n"
       "Options:\n"
@@ -475,6 +482,56 @@ static void ctl__print_calls(const json_t *r) {
 
 /* --- commands ----------------------------------------------------------- */
 
+/* audio-processing [CALL-ID] [aec|ns|agc=on|off|auto]...: the params of
+ * set_audio_processing, or NULL after a usage error. */
+static json_t *ctl__audio_processing_params(const opts_t *o) {
+  json_t *p = json_object();
+  for (size_t i = 1; i < o->n_pos; i++) {
+    const char *a = o->pos[i], *eq = strchr(a, '=');
+    if (!eq) {
+      if (json_object_get(p, "call_id")) {
+        json_decref(p);
+        ctl__usage_error("one CALL-ID at most");
+        return NULL;
+      }
+      json_object_set_new(p, "call_id", json_string(a));
+      continue;
+    }
+    size_t n = (size_t)(eq - a);
+    const char *v = eq + 1;
+    bool known =
+        (n == 3 && (strncmp(a, "aec", 3) == 0 || strncmp(a, "agc", 3) == 0)) ||
+        (n == 2 && strncmp(a, "ns", 2) == 0);
+    json_t *val = strcmp(v, "on") == 0     ? json_true()
+                  : strcmp(v, "off") == 0  ? json_false()
+                  : strcmp(v, "auto") == 0 ? json_string("auto")
+                                           : NULL;
+    if (!known || !val) {
+      json_decref(val);
+      json_decref(p);
+      ctl__usage_error("'%s': want aec=, ns= or agc= with on, off or auto", a);
+      return NULL;
+    }
+    char key[4];
+    snprintf(key, sizeof(key), "%.*s", (int)n, a);
+    json_object_set_new(p, key, val);
+  }
+  return p;
+}
+
+static void ctl__print_audio_processing(const json_t *r) {
+  static const char *const keys[] = {"aec", "ns", "agc"};
+  for (size_t i = 0; i < 3; i++) {
+    const json_t *v = json_object_get(r, keys[i]);
+    printf("%s%s %s", i ? "  " : "", keys[i],
+           json_is_string(v) ? json_string_value(v)
+           : json_is_true(v) ? "on"
+                             : "off");
+  }
+  const char *id = ctl__str(r, "call_id");
+  printf(*id ? "  (call %s)\n" : "  (defaults for new calls)\n", id);
+}
+
 static void ctl__on_signal(int sig) {
   (void)sig;
   ctl__stop = 1;
@@ -591,6 +648,11 @@ static int ctl__run(conn_t *c, const opts_t *o) {
   } else if (strcmp(cmd, "stats") == 0) {
     method = "call_stats";
     params = json_pack("{s:s}", "call_id", o->pos[1]);
+  } else if (strcmp(cmd, "audio-processing") == 0) {
+    method = "set_audio_processing";
+    print = ctl__print_audio_processing;
+    if (!(params = ctl__audio_processing_params(o)))
+      return EXIT_USAGE;
   } else if (strcmp(cmd, "rpc") == 0) {
     method = o->pos[1];
     if (o->n_pos > 2) {
@@ -640,11 +702,23 @@ static int ctl__check(const opts_t *o) {
   static const struct {
     const char *name;
     size_t min_args, max_args;
-  } cmds[] = {
-      {"status", 0, 0}, {"ticket", 0, 0}, {"history", 0, 0}, {"contacts", 0, 0},
-      {"add", 1, 1},    {"remove", 1, 1}, {"events", 0, 0},  {"rpc", 1, 2},
-      {"call", 1, 1},   {"answer", 1, 1}, {"reject", 1, 1},  {"hangup", 1, 1},
-      {"calls", 0, 0},  {"mute", 2, 2},   {"video", 2, 2},   {"stats", 1, 1}};
+  } cmds[] = {{"status", 0, 0},
+              {"ticket", 0, 0},
+              {"history", 0, 0},
+              {"contacts", 0, 0},
+              {"add", 1, 1},
+              {"remove", 1, 1},
+              {"events", 0, 0},
+              {"rpc", 1, 2},
+              {"call", 1, 1},
+              {"answer", 1, 1},
+              {"reject", 1, 1},
+              {"hangup", 1, 1},
+              {"calls", 0, 0},
+              {"mute", 2, 2},
+              {"video", 2, 2},
+              {"stats", 1, 1},
+              {"audio-processing", 0, 4}};
   if (o->n_pos == 0)
     return ctl__usage_error("no command given");
   const char *cmd = o->pos[0];

@@ -457,6 +457,58 @@ static int m_send_video_frame(void *ctx, api_client_t *client, json_t *params,
   return 0;
 }
 
+/* ---- set_audio_processing ---- */
+
+/* aec / ns / agc: true, false, or (defaults only) "auto". */
+static int ap_mode(json_t *params, size_t i, const char *name, bool for_call,
+                   int *out, api_error_t *err) {
+  json_t *v = api_param(params, i, name);
+  if (!v)
+    *out = MEDIA_AP_KEEP;
+  else if (json_is_boolean(v))
+    *out = json_is_true(v) ? MEDIA_AP_ON : MEDIA_AP_OFF;
+  else if (!for_call && json_is_string(v) &&
+           strcmp(json_string_value(v), "auto") == 0)
+    *out = MEDIA_AP_AUTO;
+  else
+    return api_fail(err, API_ERR_INVALID_PARAMS,
+                    for_call ? "%s must be true or false"
+                             : "%s must be true, false or \"auto\"",
+                    name);
+  return 0;
+}
+
+static json_t *ap_mode_json(int mode) {
+  return mode == MEDIA_AP_AUTO ? json_string("auto")
+                               : json_boolean(mode == MEDIA_AP_ON);
+}
+
+/* {call_id?, aec?, ns?, agc?}: a running call's processing, or without
+ * call_id the defaults for calls that start later. */
+static int m_set_audio_processing(void *ctx, api_client_t *client,
+                                  json_t *params, json_t **result,
+                                  api_error_t *err) {
+  api_call_deps_t *d = ctx;
+  static const char *const names[] = {"call_id", "aec", "ns", "agc"};
+  const char *id;
+  media_audio_processing_t set, now;
+  if (api_params_only(params, names, 4, err) != 0 ||
+      api_param_string(params, 0, "call_id", false, 64, &id, err) != 0 ||
+      ap_mode(params, 1, "aec", id, &set.aec, err) != 0 ||
+      ap_mode(params, 2, "ns", id, &set.ns, err) != 0 ||
+      ap_mode(params, 3, "agc", id, &set.agc, err) != 0)
+    return -1;
+  if (!d->media)
+    return api_fail(err, API_ERR_INTERNAL, "no media");
+  if (media_mgr_set_audio_processing(d->media, id, &set, &now) != 0)
+    return api_fail(err, API_ERR_NO_SUCH_CALL, "no call with media %s", id);
+  *result = json_pack("{s:o, s:o, s:o}", "aec", ap_mode_json(now.aec), "ns",
+                      ap_mode_json(now.ns), "agc", ap_mode_json(now.agc));
+  if (id)
+    json_object_set_new(*result, "call_id", json_string(id));
+  return 0;
+}
+
 const api_method_t api_call_methods[] = {
     {"toggle_video", m_toggle_video},
     {"send_video_frame", m_send_video_frame},
@@ -470,5 +522,6 @@ const api_method_t api_call_methods[] = {
     {"call_stats", m_call_stats},
     {"list_devices", m_list_devices},
     {"set_devices", m_set_devices},
+    {"set_audio_processing", m_set_audio_processing},
 };
 const size_t api_call_methods_count = ARRAY_SIZE(api_call_methods);

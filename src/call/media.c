@@ -7,8 +7,10 @@
 #include "core/util.h"
 #include "device/device.h"
 #include "device/vdevice.h"
+#include "device/portaudio.h"
 #include "media/audio.h"
 #include "media/audioframe.h"
+#include "media/audioproc.h"
 #include "media/jitter.h"
 #include "media/opus_codec.h"
 #include "media/ring.h"
@@ -61,6 +63,9 @@ typedef struct call_media {
   opus_codec_enc_t *enc;
   opus_codec_dec_t *dec;
   jitter_t *jb;
+  audioproc_t *ap;     /* AEC, NS, AGC on the capture path; see media__ap_* */
+  uint64_t ap_silence; /* playout thread: the sink's silence count */
+  bool ap_silence_seen;
   ring_t *tx, *rx;
   uv_async_t tx_async;
   uv_timer_t report_timer, redial_timer;
@@ -106,12 +111,17 @@ struct media_mgr {
   call_media_t *calls;
   call_media_t *stopping; /* hung up, threads being joined */
   call_devices_t *call_devices;
+  media_audio_processing_t ap_defaults;
 };
 
 static const link_ops_t media__link_ops;
 static void media__on_video(call_link_t *l, const videoframe_t *f, void *user);
 typedef struct cvideo cvideo_t;
 static cvideo_t *media__video(struct call_media *m, bool send);
+static void media__ap_capture(call_media_t *m, int16_t *pcm);
+static void media__ap_render(call_media_t *m, const int16_t *pcm);
+static audioproc_t *media__ap_new(media_mgr_t *mm, call_media_t *m);
+static json_t *media__ap_json(call_media_t *m);
 
 /* ---- time ---- */
 
@@ -173,6 +183,8 @@ static void media__capture_main(void *arg) {
       memset(pcm, 0, sizeof(pcm));
     }
     pkt.ts_us = time_now_us();
+    if (!ended)
+      media__ap_capture(m, pcm);
     if (atomic_load(&m->muted))
       memset(pcm, 0, sizeof(pcm));
     int len = opus_codec_encode(m->enc, pcm, pkt.data, sizeof(pkt.data));
@@ -254,6 +266,8 @@ static void media__playout_main(void *arg) {
                     pkt.len);
     media__decode_tick(m, pcm, quiet);
     int r = audio_sink_write(m->sink, pcm);
+    if (r == 0)
+      media__ap_render(m, pcm);
     if (r < 0 && r != -EAGAIN && sink_errors++ % 250 == 0)
       LOG_WARN("media", "call %s: sink: %s (%u times)", m->call_id,
                strerror(-r), sink_errors);
@@ -389,6 +403,8 @@ static json_t *media__stats_json(call_media_t *m) {
   cvideo_t *v = atomic_load(&m->video);
   if (o)
     json_object_set_new(o, "video", v ? cvideo_stats(v) : json_null());
+  if (o && m->ap)
+    json_object_set_new(o, "audio_processing", media__ap_json(m));
   return o;
 }
 
@@ -522,6 +538,7 @@ static void media__free_parts(call_media_t *m) {
   opus_codec_enc_free(m->enc);
   opus_codec_dec_free(m->dec);
   jitter_free(m->jb);
+  audioproc_free(m->ap);
   ring_free(m->tx);
   ring_free(m->rx);
   uv_mutex_destroy(&m->lock);
@@ -757,7 +774,7 @@ int media_mgr_start(media_mgr_t *mm, const call_info_t *ci,
   m->next = mm->calls;
   mm->calls = m;
   if (!m->enc || !m->dec || !m->jb || !m->tx || !m->rx ||
-      media__open_devices(mm, m) != 0) {
+      media__open_devices(mm, m) != 0 || !(m->ap = media__ap_new(mm, m))) {
     media_mgr_stop(mm, m->call_id);
     return -EINVAL;
   }
@@ -949,6 +966,8 @@ media_mgr_t *media_mgr_new(uv_loop_t *loop, quic_endpoint_t *ep,
   strcpy(mm->sink, "null");
   strcpy(mm->vsource, "pattern");
   strcpy(mm->vsink, "null");
+  mm->ap_defaults =
+      (media_audio_processing_t){MEDIA_AP_AUTO, MEDIA_AP_AUTO, MEDIA_AP_AUTO};
   apidev_register();
   mm->links = link_listener_new(ep, me);
   if (!mm->links) {
@@ -973,4 +992,132 @@ void media_mgr_free(media_mgr_t *mm) {
   }
   link_listener_free(mm->links);
   free(mm);
+}
+
+/* ---- audio processing (AEC, NS, AGC; media/audioproc.h) ----
+ *
+ * The capture thread runs the stage on every frame it read; the playout
+ * thread hands it every frame the sink took, with the time it will be
+ * heard. Both times come from what the devices report: PortAudio's stream
+ * latencies plus what is queued in our rings; other ends have none. */
+
+static int64_t media__ap_device_us(uint64_t samples, unsigned rate) {
+  return rate ? (int64_t)(samples * 1000000u / rate) : 0;
+}
+
+/* When the first sample of the frame just read reached the microphone. */
+static void media__ap_capture(call_media_t *m, int16_t *pcm) {
+  int64_t now = media__mono_us();
+  int64_t at = now - AUDIO_FRAME_US;
+  portaudio_stats_t ps;
+  if (portaudio_source_stats(m->src, &ps) == 0)
+    at -=
+        (int64_t)(ps.latency_s * 1e6) + media__ap_device_us(ps.queued, ps.rate);
+  audioproc_process(m->ap, pcm, at);
+}
+
+/* When the first sample of the frame just written will be heard, and how
+ * much silence the device played since the previous frame (an underrun:
+ * the reference gets the same silence). Playout thread. */
+static void media__ap_render(call_media_t *m, const int16_t *pcm) {
+  int64_t at = media__mono_us();
+  uint64_t gap = 0;
+  portaudio_stats_t ps;
+  if (portaudio_sink_stats(m->sink, &ps) == 0) {
+    uint64_t frame = (uint64_t)AUDIO_FRAME_SAMPLES * ps.rate / AUDIO_RATE;
+    at +=
+        (int64_t)(ps.latency_s * 1e6) +
+        media__ap_device_us(ps.queued > frame ? ps.queued - frame : 0, ps.rate);
+    if (m->ap_silence_seen)
+      gap = (ps.silence - m->ap_silence) * AUDIO_RATE / ps.rate;
+    m->ap_silence = ps.silence;
+    m->ap_silence_seen = true;
+  }
+  audioproc_render(m->ap, pcm, at, gap);
+}
+
+/* MEDIA_AP_AUTO: on for a microphone (a PortAudio source), off for
+ * sources without acoustic echo (file, tone, API, null). */
+static bool media__ap_pick(int v, bool mic) {
+  return v == MEDIA_AP_AUTO ? mic : v == MEDIA_AP_ON;
+}
+
+static audioproc_t *media__ap_new(media_mgr_t *mm, call_media_t *m) {
+  bool mic = portaudio_source_latency(m->src) >= 0;
+  const media_audio_processing_t *d = &mm->ap_defaults;
+  audioproc_settings_t s = {media__ap_pick(d->aec, mic),
+                            media__ap_pick(d->ns, mic),
+                            media__ap_pick(d->agc, mic)};
+  audioproc_t *ap = audioproc_new(&s);
+  if (!ap)
+    LOG_ERROR("media", "call %s: no audio processing stage", m->call_id);
+  return ap;
+}
+
+static json_t *media__ap_json(call_media_t *m) {
+  audioproc_stats_t st;
+  audioproc_stats(m->ap, &st);
+  json_t *o =
+      json_pack("{s:b, s:b, s:b, s:b, s:i, s:f, s:I, s:I}", "aec", st.on.aec,
+                "ns", st.on.ns, "agc", st.on.agc, "aec_converged", st.converged,
+                "delay_estimate_ms", st.delay_ms, "cpu_percent", st.cpu_percent,
+                "render_gaps_ms", (json_int_t)st.render_gaps_ms,
+                "reference_overruns", (json_int_t)st.render_overruns);
+  if (!o)
+    return NULL;
+  json_object_set_new(o, "erle_db",
+                      st.erle_valid ? json_real(st.erle_db) : json_null());
+  json_object_set_new(o, "erl_db",
+                      st.erle_valid ? json_real(st.erl_db) : json_null());
+  json_object_set_new(o, "aec_delay_ms",
+                      st.aec_delay_ms >= 0 ? json_integer(st.aec_delay_ms)
+                                           : json_null());
+  return o;
+}
+
+static void media__ap_apply(media_audio_processing_t *to,
+                            const media_audio_processing_t *from) {
+  if (from->aec != MEDIA_AP_KEEP)
+    to->aec = from->aec;
+  if (from->ns != MEDIA_AP_KEEP)
+    to->ns = from->ns;
+  if (from->agc != MEDIA_AP_KEEP)
+    to->agc = from->agc;
+}
+
+int media_mgr_set_audio_processing(media_mgr_t *mm, const char *call_id,
+                                   const media_audio_processing_t *set,
+                                   media_audio_processing_t *now) {
+  if (!call_id) {
+    media__ap_apply(&mm->ap_defaults, set);
+    *now = mm->ap_defaults;
+    return 0;
+  }
+  call_media_t *m = media__find(mm, call_id);
+  if (!m || !m->ap)
+    return -ENOENT;
+  audioproc_settings_t s;
+  audioproc_get(m->ap, &s);
+  media_audio_processing_t cur = {s.aec ? MEDIA_AP_ON : MEDIA_AP_OFF,
+                                  s.ns ? MEDIA_AP_ON : MEDIA_AP_OFF,
+                                  s.agc ? MEDIA_AP_ON : MEDIA_AP_OFF};
+  media_audio_processing_t ask = *set;
+  bool mic = portaudio_source_latency(m->src) >= 0;
+  if (ask.aec == MEDIA_AP_AUTO)
+    ask.aec = media__ap_pick(MEDIA_AP_AUTO, mic) ? MEDIA_AP_ON : MEDIA_AP_OFF;
+  if (ask.ns == MEDIA_AP_AUTO)
+    ask.ns = media__ap_pick(MEDIA_AP_AUTO, mic) ? MEDIA_AP_ON : MEDIA_AP_OFF;
+  if (ask.agc == MEDIA_AP_AUTO)
+    ask.agc = media__ap_pick(MEDIA_AP_AUTO, mic) ? MEDIA_AP_ON : MEDIA_AP_OFF;
+  media__ap_apply(&cur, &ask);
+  s = (audioproc_settings_t){cur.aec == MEDIA_AP_ON, cur.ns == MEDIA_AP_ON,
+                             cur.agc == MEDIA_AP_ON};
+  audioproc_set(m->ap, &s);
+  *now = cur;
+  return 0;
+}
+
+void media_mgr_set_audio_processing_defaults(
+    media_mgr_t *mm, const media_audio_processing_t *defaults) {
+  media__ap_apply(&mm->ap_defaults, defaults);
 }

@@ -98,6 +98,33 @@ int media_mgr_send_audio(media_mgr_t *mm, const char *call_id,
  * is alive) and tells the peer. Returns 0 or -ENOENT. */
 int media_mgr_set_mute(media_mgr_t *mm, const char *call_id, bool muted);
 
+/* Audio processing on the capture path (media/audioproc.h): echo
+ * cancellation, noise suppression, gain control. Each is on, off, left
+ * as it is (KEEP, when changing) or AUTO: on when the call captures from
+ * a microphone (a PortAudio source), off for file, tone, API and null
+ * sources, which have no acoustic echo. */
+enum media_ap_mode {
+  MEDIA_AP_KEEP = -1,
+  MEDIA_AP_AUTO = 0,
+  MEDIA_AP_OFF = 1,
+  MEDIA_AP_ON = 2,
+};
+
+typedef struct media_audio_processing {
+  int aec, ns, agc; /* enum media_ap_mode */
+} media_audio_processing_t;
+
+/* call_id NULL: changes the defaults for calls that start later (all
+ * AUTO at first); now gets the defaults. Else changes a running call
+ * (AUTO resolved for its source) from its next frame; now gets what the
+ * call does (ON or OFF). Returns 0 or -ENOENT (no such call with media). */
+int media_mgr_set_audio_processing(media_mgr_t *mm, const char *call_id,
+                                   const media_audio_processing_t *set,
+                                   media_audio_processing_t *now);
+/* The configuration's defaults (KEEP fields leave a default alone). */
+void media_mgr_set_audio_processing_defaults(
+    media_mgr_t *mm, const media_audio_processing_t *defaults);
+
 /* The figures of call_stats and call-quality, or NULL for an unknown
  * call. */
 json_t *media_mgr_stats(media_mgr_t *mm, const char *call_id);

@@ -25,7 +25,13 @@ static const char config__template[] =
     "# Seconds an unanswered call rings before it ends as missed:\n"
     "# ring_timeout = 45\n"
     "# Offers one peer may send per minute before they are dropped:\n"
-    "# offers_per_minute = 6\n";
+    "# offers_per_minute = 6\n"
+    "# Echo cancellation, noise suppression, gain control on what calls\n"
+    "# capture: auto (on for a microphone, off for files, tones and\n"
+    "# frames from the API) | on | off:\n"
+    "# aec = auto\n"
+    "# ns = auto\n"
+    "# agc = auto\n";
 
 static int config__err(char *err, size_t size, const char *fmt, const char *a) {
   if (err)
@@ -91,8 +97,38 @@ static int config__set_listen(parley_config_t *cfg, const char *value,
   return 0;
 }
 
+/* aec, ns, agc: auto | on | off. */
+static enum config_switch *config__switch(parley_config_t *cfg,
+                                          const char *key) {
+  if (strcmp(key, "aec") == 0)
+    return &cfg->audio_aec;
+  if (strcmp(key, "ns") == 0)
+    return &cfg->audio_ns;
+  if (strcmp(key, "agc") == 0)
+    return &cfg->audio_agc;
+  return NULL;
+}
+
+static int config__set_switch(enum config_switch *to, const char *key,
+                              const char *value, char *err, size_t err_size) {
+  if (strcmp(value, "auto") == 0)
+    *to = CONFIG_AUTO;
+  else if (strcmp(value, "on") == 0)
+    *to = CONFIG_ON;
+  else if (strcmp(value, "off") == 0)
+    *to = CONFIG_OFF;
+  else if (err)
+    snprintf(err, err_size, "%s must be auto, on or off, not '%s'", key, value);
+  return strcmp(value, "auto") && strcmp(value, "on") && strcmp(value, "off")
+             ? -1
+             : 0;
+}
+
 int config_set(parley_config_t *cfg, const char *key, const char *value,
                char *err, size_t err_size) {
+  enum config_switch *sw = config__switch(cfg, key);
+  if (sw)
+    return config__set_switch(sw, key, value, err, err_size);
   if (strcmp(key, "listen") == 0)
     return config__set_listen(cfg, value, err, err_size);
   if (strcmp(key, "data_dir") == 0)

@@ -20,6 +20,13 @@
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_DEFAULT_PORT 7760
 
+/* A setting that may also be left to the daemon's judgement. */
+enum config_switch {
+  CONFIG_AUTO = 0,
+  CONFIG_OFF = 1,
+  CONFIG_ON = 2,
+};
+
 typedef struct parley_config {
   char config_path[CONFIG_PATH_MAX];
   char data_dir[CONFIG_PATH_MAX];
@@ -29,6 +36,9 @@ typedef struct parley_config {
   int accept_calls_from_anyone; /* accept_calls_from = contacts | anyone */
   unsigned ring_timeout_ms;     /* ring_timeout = seconds (decimals ok) */
   unsigned offers_per_minute;   /* per peer, before offers are dropped */
+  /* Audio processing defaults for new calls: aec, ns, agc = auto | on |
+   * off (auto: on when capturing from a microphone). */
+  enum config_switch audio_aec, audio_ns, audio_agc;
 } parley_config_t;
 
 /* Fills defaults from the environment (XDG_CONFIG_HOME, XDG_DATA_HOME, HOME).

@@ -60,6 +60,7 @@ typedef struct pa__stream {
   atomic_bool finished; /* the stream stopped by itself */
   atomic_bool draining; /* sink: closing, play whatever is queued */
   atomic_uint_fast64_t callbacks, samples, overruns, underruns, xruns;
+  atomic_uint_fast64_t silence; /* sink: samples played as silence */
 } pa__stream_t;
 
 typedef struct pa__source {
@@ -388,6 +389,7 @@ static int pa__sink_cb(const void *input, void *output, unsigned long n,
   atomic_store(&r->tail, tail + take);
   atomic_fetch_add_explicit(&st->callbacks, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&st->samples, n, memory_order_relaxed);
+  atomic_fetch_add_explicit(&st->silence, n - take, memory_order_relaxed);
   if (st->playing && take < n) {
     st->playing = false;
     atomic_fetch_add_explicit(&st->underruns, 1, memory_order_relaxed);
@@ -434,6 +436,8 @@ static void pa__stats(const pa__stream_t *st, portaudio_stats_t *out) {
   out->overruns = atomic_load(&st->overruns);
   out->underruns = atomic_load(&st->underruns);
   out->xruns = atomic_load(&st->xruns);
+  out->queued = atomic_load(&st->ring.head) - atomic_load(&st->ring.tail);
+  out->silence = atomic_load(&st->silence);
 }
 
 /* ---- waiting ---- */

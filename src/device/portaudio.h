@@ -72,6 +72,13 @@ typedef struct portaudio_stats {
   uint64_t underruns; /* sink: times playback ran dry once started (filled
                          with silence; it restarts when a frame is queued) */
   uint64_t xruns;     /* PortAudio's own input overflow / output underflow */
+  uint64_t queued;    /* device-rate samples in the ring right now: source,
+                         captured but not yet read; sink, written but not
+                         yet handed to the device (echo cancellation's
+                         delay estimate) */
+  uint64_t silence;   /* sink: device-rate samples played as silence
+                         because nothing was queued (before the first
+                         frame, and in underruns) */
 } portaudio_stats_t;
 
 /* 0, or -EINVAL if s is not a PortAudio end. */

@@ -16,7 +16,8 @@
 # Knobs for quick trials (the document says when they differ from the
 # defaults): VOICE_SETUP_CALLS (10), VOICE_CALL_SECONDS (30),
 # VOICE_CPU_SECONDS (60), VOICE_PROFILE_SECONDS (10, 0 = no profile),
-# VOICE_BUSY_LIMIT (20) and VOICE_RETRIES (2): a latency call during
+# VOICE_CONFIG (lines added to both daemons' config file), VOICE_BUSY_LIMIT
+# (20) and VOICE_RETRIES (2): a latency call during
 # which other processes used over BUSY_LIMIT % of the machine is measured
 # again, at most RETRIES times a run; VOICE_WRITE_DOC (1), VOICE_KEEP (0:
 # remove the work directory). Takes about 4 minutes with the defaults,
@@ -440,6 +441,10 @@ start_pair() {
     mkdir -p "$PAIR/$who/config/parley"
     # The setup calls come faster than the default 6 offers a minute.
     echo "offers_per_minute = 10000" >"$PAIR/$who/config/parley/parleyd.conf"
+    # More settings for both daemons (tests/bench/audioproc.sh turns the
+    # audio processing on with "aec = on" ... lines).
+    [ -z "${VOICE_CONFIG:-}" ] ||
+      printf '%s\n' "$VOICE_CONFIG" >>"$PAIR/$who/config/parley/parleyd.conf"
     XDG_CONFIG_HOME="$PAIR/$who/config" XDG_DATA_HOME="$PAIR/$who/data" \
       "$BUILD/parleyd" --listen 127.0.0.1:0 --socket "$PAIR/$who/parleyd.sock" \
       >"$PAIR/$who/stdout" 2>"$PAIR/$who/parleyd.log" &

@@ -56,7 +56,9 @@ static void test_file(void **state) {
                              "socket = /run/p.sock\n"
                              "accept_calls_from = anyone\n"
                              "ring_timeout = 1.5\n"
-                             "offers_per_minute = 20\n",
+                             "offers_per_minute = 20\n"
+                             "aec = off\n"
+                             "ns = on\n",
                              err, sizeof(err)),
                    0);
   assert_string_equal(cfg.listen, "[::1]:5001");
@@ -66,6 +68,9 @@ static void test_file(void **state) {
   assert_int_equal(cfg.accept_calls_from_anyone, 1);
   assert_int_equal(cfg.ring_timeout_ms, 1500);
   assert_int_equal(cfg.offers_per_minute, 20);
+  assert_int_equal(cfg.audio_aec, CONFIG_OFF);
+  assert_int_equal(cfg.audio_ns, CONFIG_ON);
+  assert_int_equal(cfg.audio_agc, CONFIG_AUTO);
 }
 
 static void test_file_errors(void **state) {
@@ -83,6 +88,8 @@ static void test_file_errors(void **state) {
       {"ring_timeout = soon\n", "test.conf:1: ring_timeout must be"},
       {"ring_timeout = 0\n", "test.conf:1: ring_timeout must be"},
       {"offers_per_minute = -1\n", "test.conf:1: offers_per_minute"},
+      {"aec = yes\n", "test.conf:1: aec must be auto, on or off"},
+      {"agc=\n", "test.conf:1: agc must be auto, on or off"},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     parley_config_t cfg;

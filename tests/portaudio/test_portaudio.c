@@ -773,6 +773,12 @@ static void test_call(void **state) {
   ts_rpc_t *cb = ts_rpc_connect(b->socket, 5000);
   json_decref(ts_rpc_call_ok(ca, "subscribe", NULL));
   json_decref(ts_rpc_call_ok(cb, "subscribe", NULL));
+  /* The tones must arrive as sent: no echo cancellation, noise
+   * suppression (a steady tone looks like noise) or gain control, which
+   * are on by default for a microphone (tests/portaudio/test_aec.c). */
+  json_t *off = json_pack("{s:b, s:b, s:b}", "aec", 0, "ns", 0, "agc", 0);
+  json_decref(ts_rpc_call_ok(ca, "set_audio_processing", json_incref(off)));
+  json_decref(ts_rpc_call_ok(cb, "set_audio_processing", off));
   json_t *call = ts_rpc_call_ok(
       ca, "start_call",
       json_pack("{s:O, s:s, s:s}", "peer",
