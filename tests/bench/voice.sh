@@ -20,7 +20,10 @@
 # which other processes used over BUSY_LIMIT % of the machine is measured
 # again, at most RETRIES times a run; VOICE_WRITE_DOC (1), VOICE_KEEP (0:
 # remove the work directory). Takes about 4 minutes with the defaults,
-# up to 5 with repeats.
+# up to 5 with repeats. VOICE_ONLY=cpu measures only the codec floor and
+# the CPU call (and the profile, unless VOICE_PROFILE_SECONDS=0), prints
+# their figures and leaves the document alone: about 80 s, for trying
+# out changes.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -32,6 +35,12 @@ CALL_SECONDS=${VOICE_CALL_SECONDS:-30}
 CPU_SECONDS=${VOICE_CPU_SECONDS:-60}
 PROFILE_SECONDS=${VOICE_PROFILE_SECONDS:-10}
 WRITE_DOC=${VOICE_WRITE_DOC:-1}
+ONLY=${VOICE_ONLY:-}
+case "$ONLY" in
+'') ;;
+cpu) WRITE_DOC=0 ;;
+*) echo "voice.sh: VOICE_ONLY must be empty or cpu" >&2; exit 2 ;;
+esac
 PY=$(command -v python3)
 
 say() { echo "voice.sh: $*" >&2; }
@@ -495,6 +504,7 @@ start_pair main
 MAIN_PID_A=$PID_A
 MAIN_PID_B=$PID_B
 MAIN_TICKET=$BOB_TICKET
+if [ "$ONLY" != cpu ]; then
 say "1/4 call setup: $SETUP_CALLS calls (after one cold call), auto-answered"
 driver setup "$SETUP_CALLS" "$MAIN_TICKET" "$SRC_A" "$SRC_B"
 
@@ -506,6 +516,7 @@ done
 for transport in datagram stream; do
   measure_relay_call "$transport"
 done
+fi
 PAIR=$WORK/main
 PID_A=$MAIN_PID_A
 PID_B=$MAIN_PID_B
@@ -546,7 +557,7 @@ for v in VOICE_SETUP_CALLS VOICE_CALL_SECONDS VOICE_CPU_SECONDS VOICE_PROFILE_SE
   [ -n "${!v:-}" ] && CMDLINE="$v=${!v} $CMDLINE"
 done
 export TCK BUSY_LIMIT RETRIES_MAX=${VOICE_RETRIES:-2}
-export WORK RESULTS CMDLINE PROFILE PROFILE_SECONDS RELAY_OPTS BUILD_TYPE LOADAVG_START SPEECH_S SPEECH_S_B
+export ONLY WORK RESULTS CMDLINE PROFILE PROFILE_SECONDS RELAY_OPTS BUILD_TYPE LOADAVG_START SPEECH_S SPEECH_S_B
 export DATE=$(date -u +%Y-%m-%d) KERNEL=$(uname -r) NPROC=$(nproc)
 export CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
 export LOADAVG_END=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -556,14 +567,43 @@ import json, os, re, statistics
 
 E = os.environ
 res = [json.loads(l) for l in open(E["RESULTS"])]
-setup = next(r for r in res if r["kind"] == "setup")
-calls = {r["name"]: r for r in res if r["kind"] == "call"}  # the last try
-repeats = [r for r in res if r["kind"] == "call" and calls[r["name"]] is not r]
 cpu = next(r for r in res if r["kind"] == "cpu")
 floor = {}
 for line in open(os.path.join(E["WORK"], "floor.txt")):
     kv = dict(x.split("=", 1) for x in line.split())
     floor.setdefault(kv["who"], []).append(kv)
+if E.get("ONLY") == "cpu":  # the CPU figures only, on the terminal
+    fl = lambda who, k: statistics.median(float(x[k]) for x in floor[who])
+    for key, who, me, peer in (("daemon_a", "alice", "alice", "bob"),
+                               ("daemon_b", "bob", "bob", "alice")):
+        d, f = cpu[key], fl(me, "encode_cpu_s") + fl(peer, "decode_cpu_s")
+        by = {}
+        for t in d["threads"]:
+            x = by.setdefault(t["role"], [0.0, 0])
+            x[0] += t["utime_s"] + t["stime_s"]
+            x[1] += t["switches"]
+        print("CPU %-5s %.2f s (user %.2f, sys %.2f), floor %.2f s (encode "
+              "%.3f, decode %.3f): ratio %.2fx; %s" % (
+              who, d["cpu_s"], d["utime_s"], d["stime_s"], f,
+              fl(me, "encode_cpu_s"), fl(peer, "decode_cpu_s"),
+              d["cpu_s"] / f, ", ".join("%s %.2f s %.0f sw/s" % (
+              r, v[0], v[1] / cpu["seconds"]) for r, v in by.items())))
+    for k in ("a", "b"):
+        s = cpu[k]
+        print("  %s: frames_sent %d, received %d, bitrate sent %d, latency "
+              "p50 %.1f p99 %.1f ms" % (k, s["frames_sent"],
+              s["frames_received"], s["bitrate_sent"], s["latency_p50_ms"],
+              s["latency_p99_ms"]))
+    print("others used %.0f%% of the machine" % cpu["others_pct"])
+    if E.get("PROFILE") and os.path.exists(E["PROFILE"] + ".dso"):
+        print("profile (alice), by object:")
+        print("".join(open(E["PROFILE"] + ".dso").readlines()[:10]), end="")
+        print("top symbols:")
+        print("".join(open(E["PROFILE"] + ".sym").readlines()[:25]), end="")
+    raise SystemExit(0)
+setup = next(r for r in res if r["kind"] == "setup")
+calls = {r["name"]: r for r in res if r["kind"] == "call"}  # the last try
+repeats = [r for r in res if r["kind"] == "call" and calls[r["name"]] is not r]
 
 def med(xs):
     return statistics.median(xs)
