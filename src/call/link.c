@@ -717,6 +717,11 @@ link_listener_t *link_listener_new(quic_endpoint_t *ep, const uint8_t me[32]) {
   ls->opts.idle_timeout_ms = 5000;
   ls->opts.keep_alive_ms = 1000;
   ls->opts.handshake_timeout_ms = 3000;
+  /* Both sides send a frame every 20 ms: the ACK for the peer's frame
+   * waits for ours (at most a frame and a bit) rather than going in an
+   * ACK-only packet, which would double the packets each way (and the
+   * wake-ups and syscalls they cost both daemons). */
+  ls->opts.ack_hold_ms = 22;
   int r = quic_endpoint_register_alpn(ep, QUIC_ALPN_CALL, &link__handler,
                                       &ls->opts, ls);
   if (r != 0) {

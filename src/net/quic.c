@@ -97,6 +97,8 @@ static void quic__conn_opts_fill(quic_conn_opts_t *o) {
 #undef QUIC__FILL
   if (o->stream_low_water > o->stream_high_water)
     o->stream_low_water = o->stream_high_water;
+  if (o->ack_hold_ms > QUIC_ACK_HOLD_MAX_MS)
+    o->ack_hold_ms = QUIC_ACK_HOLD_MAX_MS;
 }
 
 /* "ip:port" / "[ip6]:port"; port 0 picks any free port. */

@@ -160,6 +160,19 @@ typedef struct quic_conn_opts {
                                     for accepted connections the endpoint's
                                     opts.conn decide (ngtcp2 fixes it
                                     before the ALPN is known) */
+  uint32_t ack_hold_ms;          /* 0 (default): ACK as ngtcp2 times it
+                                    (after RTT/8). Else, for a link that
+                                    sends a packet of its own every few ms
+                                    (a call's 20 ms audio frames): hold the
+                                    ACK a single packet calls for up to this
+                                    long after it arrived, so that our next
+                                    packet carries it instead of an ACK-only
+                                    packet of its own. At most 24 (we
+                                    announce max_ack_delay 25 ms); ACKs
+                                    that are due at once (two packets
+                                    waiting, as in a burst of video) and
+                                    connections with data queued to send are
+                                    not held. */
 } quic_conn_opts_t;
 
 #define QUIC_DATAGRAMS_OFF UINT32_MAX
