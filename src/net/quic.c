@@ -415,6 +415,14 @@ void *quic_conn_user(const quic_conn_t *c) {
   return c->user;
 }
 
+void quic_conn_set_ack_hold(quic_conn_t *c, uint32_t ms) {
+  c->opts.ack_hold_ms = ms < QUIC_ACK_HOLD_MAX_MS ? ms : QUIC_ACK_HOLD_MAX_MS;
+  if (ms == 0) {
+    c->ack_owed_since = 0;
+    c->ack_owed_pkts = 0;
+  }
+}
+
 quic_endpoint_t *quic_conn_endpoint(const quic_conn_t *c) {
   return c->ep;
 }

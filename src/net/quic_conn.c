@@ -662,10 +662,11 @@ static uint64_t quic__ack_delay(quic_conn_t *c) {
   return d < 1 ? 1 : d > max ? max : d;
 }
 
-/* With opts.ack_hold_ms: until when the ACK owed for one packet of the
+/* With opts.ack_hold_ms: until when the ACK owed for a packet or two of the
  * peer's may wait for a packet of ours to carry it, or 0 if it may not
- * (nothing owed, held long enough, due at once because a second packet
- * came, or something of ours is waiting to go anyway). */
+ * (nothing owed, held long enough, more packets came, or something of ours
+ * is waiting to go anyway). Two: a peer sending every 20 ms whose timing
+ * wobbles against ours now and then gets two frames in before our next. */
 static uint64_t quic__ack_hold_until(quic_conn_t *c, uint64_t now) {
   if (c->ack_owed_since == 0)
     return 0;
@@ -676,7 +677,7 @@ static uint64_t quic__ack_hold_until(quic_conn_t *c, uint64_t now) {
     c->ack_owed_pkts = 0;
     return 0;
   }
-  bool held = c->state == QC_OPEN && c->ack_owed_pkts < 2 &&
+  bool held = c->state == QC_OPEN && c->ack_owed_pkts <= QUIC_ACK_HOLD_PKTS &&
               c->sendq_head == NULL && c->dq_len == 0 && !c->close_req;
   return held ? until : 0;
 }

@@ -26,6 +26,8 @@
 /* opts.ack_hold_ms at most: under the max_ack_delay we announce (ngtcp2's
  * default, 25 ms). */
 #define QUIC_ACK_HOLD_MAX_MS 24
+/* ...and for at most this many packets (ngtcp2 acks two at once). */
+#define QUIC_ACK_HOLD_PKTS 2
 
 /* ---- sockets and send batches (quic_io.c) ---- */
 
