@@ -15,6 +15,7 @@
 #define LINK_STREAM_AUDIO 0x01 /* first byte of an audio uni stream */
 #define LINK_STREAM_VIDEO 0x02 /* first byte of a video uni stream */
 #define LINK_PRIO_VIDEO 4      /* below audio and control (0) */
+#define LINK_ACK_HOLD_MS 22    /* a frame and a bit: see link__go_up */
 
 enum { LINK_TAG_LISTENER = 1, LINK_TAG_LINK = 2 };
 
@@ -204,6 +205,14 @@ static void link__send_hello(call_link_t *l) {
 static void link__go_up(call_link_t *l) {
   l->up = true;
   l->audio_tx_sid = l->video_tx_sid = -1;
+  /* Datagram transport: both sides send a frame every 20 ms, so the ACK
+   * for the peer's frame waits for ours (at most a frame and a bit)
+   * rather than going in an ACK-only packet, which would double the
+   * packets each way and the wake-ups and syscalls they cost. Not on the
+   * stream transport: a held ACK also holds back the news of a loss, and
+   * with it the retransmission every later frame waits for. */
+  if (l->transport == MEDIA_TRANSPORT_DATAGRAM)
+    quic_conn_set_ack_hold(l->conn, LINK_ACK_HOLD_MS);
   LOG_INFO("link", "call %s: media link up (%s transport)", l->call_id,
            l->transport == MEDIA_TRANSPORT_STREAM ? "stream" : "datagram");
   if (l->ops.on_up)

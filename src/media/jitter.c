@@ -26,9 +26,10 @@ struct jitter {
   unsigned late_run;    /* late frames in a row */
   int64_t excess_since; /* when the delay first exceeded target + a frame */
   bool excess;
-  /* Estimator: the last cfg.window values of r, as a ring. */
+  /* Estimator: the last cfg.window values of r, as a ring, and the same
+   * values kept sorted (so the minimum and the quantile are lookups). */
   int64_t *r;
-  int64_t *scratch;
+  int64_t *sorted;
   unsigned r_n, r_pos;
   int64_t r_min;
   int64_t jitter_target; /* the target the jitter alone asks for */
@@ -45,7 +46,7 @@ static jitter_slot_t *jitter__held(jitter_t *j, uint64_t ext);
 static enum jitter_kind jitter__out(jitter_t *j, jitter_out_t *out,
                                     enum jitter_kind kind, uint64_t ext,
                                     const jitter_slot_t *s);
-static int jitter__cmp(const void *a, const void *b);
+static unsigned jitter__lower_bound(const int64_t *v, unsigned n, int64_t x);
 static void jitter__turn(jitter_t *j, bool lost);
 static void jitter__retarget(jitter_t *j);
 
@@ -83,7 +84,7 @@ jitter_t *jitter_new(const jitter_config_t *cfg) {
     free(j);
     return NULL;
   }
-  j->scratch = j->r + c.window;
+  j->sorted = j->r + c.window;
   jitter__restart(j);
   return j;
 }
@@ -256,30 +257,30 @@ static uint64_t jitter__extend(const jitter_t *j, uint32_t seq) {
 }
 
 /* Adds r = arrival - nominal send time and recomputes r_min, the jitter
- * quantile and the target. O(window) per frame, 50 times a second. */
+ * quantile and the target. The sorted copy of the window changes by one
+ * value out and one in: two binary searches and a memmove of at most the
+ * window (2 KB by default), 50 times a second. */
 static void jitter__sample(jitter_t *j, uint64_t ext, int64_t arrival_us) {
   const jitter_config_t *c = &j->cfg;
-  j->r[j->r_pos] = arrival_us - (int64_t)ext * JITTER_FRAME_US;
-  j->r_pos = (j->r_pos + 1) % c->window;
-  if (j->r_n < c->window)
-    j->r_n++;
-  int64_t lo = j->r[0], hi = j->r[0];
-  for (unsigned i = 0; i < j->r_n; i++) {
-    j->scratch[i] = j->r[i];
-    if (j->r[i] < lo)
-      lo = j->r[i];
-    if (j->r[i] > hi)
-      hi = j->r[i];
+  int64_t v = arrival_us - (int64_t)ext * JITTER_FRAME_US;
+  int64_t *s = j->sorted;
+  if (j->r_n == c->window) { /* the oldest value leaves the window */
+    unsigned at = jitter__lower_bound(s, j->r_n, j->r[j->r_pos]);
+    memmove(s + at, s + at + 1, (j->r_n - at - 1) * sizeof(*s));
+    j->r_n--;
   }
+  unsigned at = jitter__lower_bound(s, j->r_n, v);
+  memmove(s + at + 1, s + at, (j->r_n - at) * sizeof(*s));
+  s[at] = v;
+  j->r_n++;
+  j->r[j->r_pos] = v;
+  j->r_pos = (j->r_pos + 1) % c->window;
+  int64_t lo = s[0], hi = s[j->r_n - 1];
   unsigned k = (unsigned)(c->quantile * j->r_n + 0.999999);
   k = k == 0 ? 0 : k - 1;
   if (k >= j->r_n)
     k = j->r_n - 1;
-  int64_t q = hi;
-  if (j->r_n >= 16) {
-    qsort(j->scratch, j->r_n, sizeof(int64_t), jitter__cmp);
-    q = j->scratch[k];
-  }
+  int64_t q = j->r_n >= 16 ? s[k] : hi;
   int64_t target = q - lo + c->margin_us;
   if (j->r_n < 16 && target < c->start_delay_us)
     target = c->start_delay_us;
@@ -344,7 +345,15 @@ static enum jitter_kind jitter__out(jitter_t *j, jitter_out_t *out,
   return kind;
 }
 
-static int jitter__cmp(const void *a, const void *b) {
-  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-  return (x > y) - (x < y);
+/* The first index of v[0..n) (sorted) whose value is not below x. */
+static unsigned jitter__lower_bound(const int64_t *v, unsigned n, int64_t x) {
+  unsigned lo = 0, hi = n;
+  while (lo < hi) {
+    unsigned mid = lo + (hi - lo) / 2;
+    if (v[mid] < x)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
 }

@@ -97,6 +97,8 @@ static void quic__conn_opts_fill(quic_conn_opts_t *o) {
 #undef QUIC__FILL
   if (o->stream_low_water > o->stream_high_water)
     o->stream_low_water = o->stream_high_water;
+  if (o->ack_hold_ms > QUIC_ACK_HOLD_MAX_MS)
+    o->ack_hold_ms = QUIC_ACK_HOLD_MAX_MS;
 }
 
 /* "ip:port" / "[ip6]:port"; port 0 picks any free port. */
@@ -411,6 +413,14 @@ void quic_conn_set_user(quic_conn_t *c, void *user) {
 
 void *quic_conn_user(const quic_conn_t *c) {
   return c->user;
+}
+
+void quic_conn_set_ack_hold(quic_conn_t *c, uint32_t ms) {
+  c->opts.ack_hold_ms = ms < QUIC_ACK_HOLD_MAX_MS ? ms : QUIC_ACK_HOLD_MAX_MS;
+  if (ms == 0) {
+    c->ack_owed_since = 0;
+    c->ack_owed_pkts = 0;
+  }
 }
 
 quic_endpoint_t *quic_conn_endpoint(const quic_conn_t *c) {

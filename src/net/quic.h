@@ -160,6 +160,22 @@ typedef struct quic_conn_opts {
                                     for accepted connections the endpoint's
                                     opts.conn decide (ngtcp2 fixes it
                                     before the ALPN is known) */
+  uint32_t ack_hold_ms;          /* 0 (default): ACK as ngtcp2 times it
+                                    (after RTT/8). Else, for a link that
+                                    sends a packet of its own every few ms
+                                    (a call's 20 ms audio frames): hold the
+                                    ACK a single packet calls for up to this
+                                    long after it arrived, so that our next
+                                    packet carries it instead of an ACK-only
+                                    packet of its own. At most 24 (we
+                                    announce max_ack_delay 25 ms), for
+                                    one or two packets. Not held: an ACK
+                                    for three packets or more (as in a
+                                    burst of video), and any ACK while we
+                                    have data queued. Held too: ngtcp2's
+                                    immediate ACK of a packet after a gap,
+                                    so the peer may see a loss up to
+                                    ack_hold_ms later. */
 } quic_conn_opts_t;
 
 #define QUIC_DATAGRAMS_OFF UINT32_MAX
@@ -274,6 +290,10 @@ bool quic_conn_is_connected(const quic_conn_t *c);
 int quic_conn_remote_addr(const quic_conn_t *c, struct sockaddr_storage *out);
 void quic_conn_set_user(quic_conn_t *c, void *user);
 void *quic_conn_user(const quic_conn_t *c);
+/* Sets opts.ack_hold_ms for this connection from now on (clamped as
+ * there), for an application that learns only after the handshake whether
+ * it will send a packet every few ms. */
+void quic_conn_set_ack_hold(quic_conn_t *c, uint32_t ms);
 quic_endpoint_t *quic_conn_endpoint(const quic_conn_t *c);
 
 /* Sends PING frames after ms of quiet (0 = off). Keeps NAT bindings and

@@ -22,6 +22,7 @@
 
 static void quic__conn_write(quic_conn_t *c);
 static void quic__conn_arm_timer(quic_conn_t *c);
+static uint64_t quic__ack_hold_until(quic_conn_t *c, uint64_t now);
 static void quic__conn_on_timer(uv_timer_t *t);
 static void quic__conn_on_error(quic_conn_t *c, int rv);
 static void quic__conn_destroy(quic_conn_t *c);
@@ -221,6 +222,7 @@ static int quic__cb_recv_stream_data(ngtcp2_conn *nc, uint32_t flags,
   quic_stream_t *s = quic__stream_get(c, sid);
   bool live =
       c->state == QC_OPEN && !c->close_req && s != NULL && !s->recv_reset;
+  c->rx_app = true;
   if (live && len > 0 && c->h.on_stream_data != NULL)
     c->h.on_stream_data(c, sid, data, len, c->user);
   /* The data was consumed (copied out): give the peer its credit back. */
@@ -331,6 +333,7 @@ static int quic__cb_recv_datagram(ngtcp2_conn *nc, uint32_t flags,
   (void)nc;
   (void)flags;
   c->dgram_recv++;
+  c->rx_app = true;
   if (c->state == QC_OPEN && !c->close_req && c->h.on_datagram != NULL)
     c->h.on_datagram(c, data, len, c->user);
   return 0;
@@ -601,16 +604,24 @@ static void quic__conn_recv(quic_conn_t *c, quic_sock_t *sock,
       .remote = {(ngtcp2_sockaddr *)from, from_len},
   };
   ngtcp2_pkt_info pi = {0};
+  uint64_t ts = quic__now();
   c->pkts_recv++;
   c->bytes_recv += len;
+  c->rx_app = false;
   c->depth++;
-  int rv = ngtcp2_conn_read_pkt(c->nc, &path, &pi, pkt, len, quic__now());
+  int rv = ngtcp2_conn_read_pkt(c->nc, &path, &pi, pkt, len, ts);
   c->depth--;
   if (rv != 0) {
     quic__conn_on_error(c, rv);
     return;
   }
   c->last_rx = quic__now();
+  if (c->rx_app && c->opts.ack_hold_ms > 0) {
+    quic__ack_hold_until(c, ts); /* forgets an ACK owed too long */
+    if (c->ack_owed_since == 0)
+      c->ack_owed_since = ts;
+    c->ack_owed_pkts++;
+  }
   quic__ep_mark_dirty(c->ep, c);
 }
 
@@ -641,11 +652,47 @@ void quic__dispatch(quic_endpoint_t *ep, quic_sock_t *sock,
 
 /* Writes as much as congestion control, pacing and flow control allow,
  * up to one burst; ngtcp2's expiry (the timer) paces the next one. */
+/* The ACK delay ngtcp2 applies (ngtcp2_conn.c, conn_compute_ack_delay):
+ * a packet written this long after an ACK became owed carries it. */
+static uint64_t quic__ack_delay(quic_conn_t *c) {
+  ngtcp2_conn_info ci;
+  ngtcp2_conn_get_conn_info(c->nc, &ci);
+  uint64_t d = ci.smoothed_rtt / 8;
+  uint64_t max = ngtcp2_conn_get_local_transport_params(c->nc)->max_ack_delay;
+  return d < 1 ? 1 : d > max ? max : d;
+}
+
+/* With opts.ack_hold_ms: until when the ACK owed for a packet or two of the
+ * peer's may wait for a packet of ours to carry it, or 0 if it may not
+ * (nothing owed, held long enough, more packets came, or something of ours
+ * is waiting to go anyway). Two: a peer sending every 20 ms whose timing
+ * wobbles against ours now and then gets two frames in before our next. */
+static uint64_t quic__ack_hold_until(quic_conn_t *c, uint64_t now) {
+  if (c->ack_owed_since == 0)
+    return 0;
+  uint64_t until =
+      c->ack_owed_since + (uint64_t)c->opts.ack_hold_ms * NGTCP2_MILLISECONDS;
+  if (now >= until) {
+    c->ack_owed_since = 0;
+    c->ack_owed_pkts = 0;
+    return 0;
+  }
+  bool held = c->state == QC_OPEN && c->ack_owed_pkts <= QUIC_ACK_HOLD_PKTS &&
+              c->sendq_head == NULL && c->dq_len == 0 && !c->close_req;
+  return held ? until : 0;
+}
+
 static void quic__conn_write(quic_conn_t *c) {
   quic_endpoint_t *ep = c->ep;
   ngtcp2_path_storage ps;
   ngtcp2_pkt_info pi;
   uint64_t ts = quic__now();
+  if (quic__ack_hold_until(c, ts) != 0) {
+    /* Only an ACK to send, and our next packet will take it. */
+    quic__conn_arm_timer(c);
+    return;
+  }
+  size_t npkts = 0;
   size_t cap = ngtcp2_conn_get_path_max_tx_udp_payload_size(c->nc);
   size_t max_pkts = ngtcp2_conn_get_send_quantum(c->nc) / cap;
 
@@ -675,6 +722,12 @@ static void quic__conn_write(quic_conn_t *c) {
     quic__tx_commit(ep, &ps.path, (size_t)w);
     c->pkts_sent++;
     c->bytes_sent += (uint64_t)w;
+    npkts++;
+  }
+  if (npkts > 0 && c->ack_owed_since != 0 &&
+      ts >= c->ack_owed_since + quic__ack_delay(c)) {
+    c->ack_owed_since = 0; /* the first packet carried the ACK */
+    c->ack_owed_pkts = 0;
   }
   ngtcp2_conn_update_pkt_tx_time(c->nc, ts);
   quic__tx_flush(ep);
@@ -733,6 +786,11 @@ static void quic__conn_arm_timer(quic_conn_t *c) {
   uint64_t now = quic__now();
   if (silence < exp)
     exp = silence;
+  /* An ACK on hold: ngtcp2's expiry says it is due; it waits until the
+   * hold ends (timers due meanwhile, e.g. loss detection, wait too). */
+  uint64_t hold = quic__ack_hold_until(c, now);
+  if (exp < hold)
+    exp = hold;
   if (exp == UINT64_MAX) {
     uv_timer_stop(&c->timer);
     return;

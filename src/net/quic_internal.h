@@ -23,6 +23,12 @@
 #define QUIC_STREAM_IOV 16  /* chunks handed to ngtcp2 per packet */
 #define QUIC_DGRAM_RING 256 /* sizes of in-flight datagrams */
 
+/* opts.ack_hold_ms at most: under the max_ack_delay we announce (ngtcp2's
+ * default, 25 ms). */
+#define QUIC_ACK_HOLD_MAX_MS 24
+/* ...and for at most this many packets (ngtcp2 acks two at once). */
+#define QUIC_ACK_HOLD_PKTS 2
+
 /* ---- sockets and send batches (quic_io.c) ---- */
 
 typedef struct quic_sock {
@@ -140,6 +146,13 @@ struct quic_conn {
   uint32_t dgram_size[QUIC_DGRAM_RING];
 
   uint64_t last_rx; /* when ngtcp2 last accepted a packet (ns) */
+
+  /* ACK hold (opts.ack_hold_ms): since when an ACK is owed for packets
+   * with frames the application saw (0: none), and how many such packets
+   * it covers; rx_app is set by those frames' callbacks during a read. */
+  uint64_t ack_owed_since;
+  uint32_t ack_owed_pkts;
+  bool rx_app;
 
   /* counters for quic_conn_stats */
   uint64_t pkts_sent, pkts_recv, bytes_sent, bytes_recv, pkts_lost;
