@@ -214,13 +214,15 @@ static void media__record_latency(call_media_t *m, uint64_t ts_us) {
     m->play.n_latencies++;
 }
 
-static void media__decode_tick(call_media_t *m, int16_t *pcm, bool quiet) {
+/* Decodes this tick's audio; returns how long past its due time the
+ * played frame waited beyond the jitter target (-1 if no frame played). */
+static int64_t media__decode_tick(call_media_t *m, int16_t *pcm, bool quiet) {
   jitter_out_t out;
   int r = 0;
   switch (jitter_pop(m->jb, media__mono_us(), quiet, &out)) {
   case JITTER_WAIT:
     memset(pcm, 0, AUDIO_FRAME_SAMPLES * sizeof(int16_t));
-    return;
+    return -1;
   case JITTER_FRAME:
     r = opus_codec_decode(m->dec, out.data, out.len, pcm);
     break;
@@ -245,6 +247,36 @@ static void media__decode_tick(call_media_t *m, int16_t *pcm, bool quiet) {
     if (v)
       cvideo_set_audio_latency(v, lat);
   }
+  if (out.kind != JITTER_FRAME)
+    return -1;
+  jitter_stats_t st;
+  jitter_get_stats(m->jb, &st);
+  return out.delay_us - st.target_us;
+}
+
+/* Playout phase, for sinks that run on our clock (files, null, the API):
+ * the jitter buffer's delay moves in whole frames, so a tick lands anywhere
+ * up to 20 ms after the frame could have played -- 10 ms of needless delay
+ * on average. Every half second, the smallest excess (delay beyond the
+ * target) of the frames played is looked at: above 4 ms the clock steps
+ * earlier by all but 2 ms of it (at most 10 ms at a time), below 1 ms it
+ * steps 1 ms later, so ticks come 1-4 ms after the target. A device sink
+ * keeps its own clock and is left alone. Returns the step for `next`, in
+ * ns (negative: earlier). */
+#define MEDIA_PHASE_TICKS 25
+static int64_t media__phase(int64_t *min_excess, unsigned *n, int64_t excess) {
+  if (excess >= 0 && (*min_excess < 0 || excess < *min_excess))
+    *min_excess = excess;
+  if (++*n < MEDIA_PHASE_TICKS)
+    return 0;
+  int64_t e = *min_excess, step = 0;
+  *n = 0;
+  *min_excess = -1;
+  if (e > 4000)
+    step = -(e - 2000 < 10000 ? e - 2000 : 10000);
+  else if (e >= 0 && e < 1000)
+    step = 1000;
+  return step * 1000;
 }
 
 static void media__playout_main(void *arg) {
@@ -256,6 +288,8 @@ static void media__playout_main(void *arg) {
   unsigned frames = 0, sink_errors = 0;
   media__realtime("playout");
   uint64_t next = time_mono_ns();
+  int64_t min_excess = -1;
+  unsigned phase_ticks = 0;
   while (atomic_load(&m->running)) {
     if (!m->sink->paced) {
       media__sleep_until(next);
@@ -264,7 +298,9 @@ static void media__playout_main(void *arg) {
     while (ring_pop(m->rx, &pkt))
       jitter_insert(m->jb, pkt.seq, pkt.ts_us, pkt.arrival_us, pkt.data,
                     pkt.len);
-    media__decode_tick(m, pcm, quiet);
+    int64_t excess = media__decode_tick(m, pcm, quiet);
+    if (!m->sink->paced)
+      next += (uint64_t)media__phase(&min_excess, &phase_ticks, excess);
     int r = audio_sink_write(m->sink, pcm);
     if (r == 0)
       media__ap_render(m, pcm);

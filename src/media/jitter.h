@@ -53,8 +53,10 @@
  * So the delay settles in [target, target + 20 ms + hysteresis): the
  * smallest whole-frame delay the jitter allows. Where in that band depends
  * on the phase of the caller's ticks against the arrivals (10 ms above the
- * target on average); going finer would need time-stretching the audio or
- * moving the playout clock's phase.
+ * target on average); going finer needs time-stretching the audio or
+ * moving the playout clock's phase, which call/media.c does for sinks that
+ * run on its own clock (it steers its ticks to land 1-4 ms after the
+ * target using out->delay_us).
  *
  * Counts: received = unique frames inserted (late ones included);
  * lost = recovered_fec + concealed = frames missing at their turn (a frame
