@@ -980,12 +980,13 @@ ana.append(
     "- **Clean latency.** Capture to playout is almost all jitter-buffer "
     "wait: `jitter_buffer_ms` was %.0f-%.0f ms against measured p50s of "
     "%.1f-%.1f ms; loopback transit and the encode take a millisecond or "
-    "two. The buffer's delay moves in whole frames and settles between its "
-    "target (the 5 ms floor plus the measured jitter and a 2 ms margin) and "
-    "22 ms above it, where exactly depending on the phase of the receiver's "
-    "20 ms playout tick against the sender's capture clock "
-    "(src/media/jitter.h), which puts p50 mouth-to-ear %.0f-%.0f ms under "
-    "the 45 ms target. The p99 follows the same whole-frame steps: where "
+    "two. The buffer's delay moves in whole frames (src/media/jitter.h); "
+    "with sinks on the daemon's own clock, as the `null` sinks here, the "
+    "playout thread steers its 20 ms tick's phase to land 1-4 ms after the "
+    "target (the 5 ms floor plus the measured jitter and a 2 ms margin) "
+    "instead of anywhere up to 22 ms above it, which puts p50 mouth-to-ear "
+    "%.0f-%.0f ms under the 45 ms target. The p99 follows whole-frame "
+    "steps: where "
     "the buffer spent over 1%% of the 10 s a reading covers one frame "
     "higher (a stretch when a frame came later than the target allowed, "
     "held until a pause let it shrink), p99 = p50 + 20 ms, right at the "
@@ -996,9 +997,9 @@ ana.append(
        "At the end of the calls no direction was in such a step (p99 within "
        "%.1f ms of p50). " % max(s["latency_p99_ms"] - s["latency_p50_ms"]
                                  for _, _, s in clean))
-    + ("Over all 10 s readings of the calls it happened for %s: %s. A "
-       "finer step than a whole frame (time-stretching, or moving the "
-       "playout tick's phase) is what would give p99 room." % (
+    + ("Over all 10 s readings of the calls it happened for %s: %s (the "
+       "first reading of a call covers the seconds before the tick's phase "
+       "settles)." % (
        "; ".join("%s (p99 up to %.1f ms)" % x for x in win_stepped),
        "%.1f ms of margin at worst, so the p99 target holds, but only just "
        "whenever the buffer steps" % (60 - max(x[1] for x in win_stepped))
