@@ -18,7 +18,8 @@ step "dependencies"
 "$ROOT/scripts/deps.sh" >/dev/null
 
 step "format check (clang-format)"
-mapfile -t files < <(git ls-files '*.c' '*.h' 2>/dev/null || find src tools tests -name '*.[ch]')
+mapfile -t files < <(git ls-files '*.c' '*.h' '*.cpp' 2>/dev/null ||
+  find src tools tests -name '*.[ch]' -o -name '*.cpp')
 clang-format --dry-run --Werror "${files[@]}"
 
 step "build (-Wall -Wextra -Werror)"
@@ -34,7 +35,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 
 step "fuzz targets (${FUZZ_SECONDS}s each)"
 "$ROOT/scripts/build.sh" "$ROOT/build-fuzz" -DCMAKE_C_COMPILER=clang \
-  -DPARLEY_FUZZ=ON -DBUILD_TESTING=OFF
+  -DCMAKE_CXX_COMPILER=clang++ -DPARLEY_FUZZ=ON -DBUILD_TESTING=OFF
 for f in "$ROOT"/build-fuzz/tests/fuzz/fuzz_*; do
   [ -x "$f" ] || continue
   name=$(basename "$f")

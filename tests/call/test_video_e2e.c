@@ -47,7 +47,7 @@ static int teardown(void **state) {
     fclose(f->relay_ctl);
   if (f->relay > 0) {
     kill(f->relay, SIGTERM);
-    waitpid(f->relay, NULL, 0);
+    ts_wait_pid(f->relay, 5000);
   }
   ts_kill_all();
   ts_rm_rf(f->dir);
@@ -74,40 +74,9 @@ static char *make_source(fixture_t *f) {
 
 /* parley-relay in front of B, with a pipe to its control channel. */
 static void start_relay(fixture_t *f) {
-  char *cfg = ts_read_file(f->b.out_path, NULL);
-  const char *p = strstr(cfg, "@127.0.0.1:");
-  assert_non_null(p);
-  int port = atoi(p + 11);
-  free(cfg);
-  char *log = ts_path(f->dir, "relay.out");
-  char cmd[1024];
-  snprintf(cmd, sizeof(cmd),
-           "exec %s --listen 127.0.0.1:0 --upstream 127.0.0.1:%d --seed 7 "
-           ">%s 2>&1",
-           PARLEY_RELAY_PATH, port, log);
-  int fds[2];
-  assert_int_equal(pipe(fds), 0);
-  f->relay = fork();
-  if (f->relay == 0) {
-    dup2(fds[0], 0);
-    close(fds[0]);
-    close(fds[1]);
-    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-    _exit(127);
-  }
-  close(fds[0]);
-  f->relay_ctl = fdopen(fds[1], "w");
-  for (int i = 0; i < 100 && !f->relay_addr[0]; i++) {
-    char *text = ts_read_file(log, NULL);
-    const char *q = text ? strstr(text, "listening on ") : NULL;
-    if (q && strchr(q, '\n'))
-      sscanf(q + 13, "%63s", f->relay_addr);
-    free(text);
-    if (!f->relay_addr[0])
-      ts_sleep_ms(50);
-  }
-  free(log);
-  assert_true(f->relay_addr[0] != '\0');
+  f->relay = ts_relay_start(f->dir, ts_daemon_port(&f->b), NULL, &f->relay_ctl,
+                            f->relay_addr, sizeof(f->relay_addr));
+  assert_true(f->relay > 0);
 }
 
 static void relay_set(fixture_t *f, const char *line) {
@@ -116,35 +85,15 @@ static void relay_set(fixture_t *f, const char *line) {
 }
 
 static void start_daemons(fixture_t *f) {
-  char *ha = ts_path(f->dir, "a"), *hb = ts_path(f->dir, "b");
-  assert_int_equal(mkdir(ha, 0700), 0);
-  assert_int_equal(mkdir(hb, 0700), 0);
-  assert_int_equal(ts_daemon_start(&f->a, ha, NULL), 0);
-  assert_int_equal(ts_daemon_start(&f->b, hb, NULL), 0);
-  free(ha);
-  free(hb);
+  assert_int_equal(ts_daemon_pair_start(f->dir, &f->a, &f->b), 0);
 }
 
-/* B knows A; returns what A dials (B's ticket, or the relay's address). */
+/* B knows A; what A dials: B's ticket, or B behind the relay. */
 static char *ticket_of_b(fixture_t *f) {
-  json_t *ta = ts_rpc_call_once(f->a.socket, "get_ticket", NULL);
-  json_t *tb = ts_rpc_call_once(f->b.socket, "get_ticket", NULL);
-  json_t *r = ts_rpc_call_once(
-      f->b.socket, "add_contact",
-      json_pack("{s:O}", "ticket",
-                json_object_get(json_object_get(ta, "result"), "ticket")));
-  assert_non_null(json_object_get(r, "result"));
-  json_decref(r);
-  char *out = malloc(256);
-  if (f->relay_addr[0])
-    snprintf(out, 256, "parley1:%s@%s", f->b.peer_id, f->relay_addr);
-  else
-    snprintf(out, 256, "%s",
-             json_string_value(
-                 json_object_get(json_object_get(tb, "result"), "ticket")));
-  json_decref(ta);
-  json_decref(tb);
-  return out;
+  char *t =
+      ts_pair_contacts(&f->a, &f->b, f->relay_addr[0] ? f->relay_addr : NULL);
+  assert_non_null(t);
+  return t;
 }
 
 typedef struct call {

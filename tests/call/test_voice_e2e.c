@@ -98,35 +98,6 @@ static double speech_correlation(const pcm_t *ref, const pcm_t *heard) {
   return sum / windows;
 }
 
-/* ---- relay ---- */
-
-static void start_relay(fixture_t *f, int upstream_port, const char *opts) {
-  char *log = ts_path(f->dir, "relay.out");
-  char cmd[1024];
-  snprintf(cmd, sizeof(cmd),
-           "exec %s --listen 127.0.0.1:0 --upstream 127.0.0.1:%d %s "
-           "--seed 7 </dev/null >%s 2>&1",
-           PARLEY_RELAY_PATH, upstream_port, opts, log);
-  f->relay = fork();
-  if (f->relay == 0) {
-    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-    _exit(127);
-  }
-  for (int i = 0; i < 100; i++) {
-    char *text = ts_read_file(log, NULL);
-    const char *p = text ? strstr(text, "listening on ") : NULL;
-    if (p && strchr(p, '\n')) {
-      sscanf(p + 13, "%63s", f->relay_addr);
-      free(text);
-      free(log);
-      return;
-    }
-    free(text);
-    ts_sleep_ms(50);
-  }
-  fail_msg("relay did not start");
-}
-
 /* ---- calls ---- */
 
 static int setup(void **state) {
@@ -140,7 +111,7 @@ static int teardown(void **state) {
   fixture_t *f = *state;
   if (f->relay > 0) {
     kill(f->relay, SIGTERM);
-    waitpid(f->relay, NULL, 0);
+    ts_wait_pid(f->relay, 5000);
     char *log = ts_path(f->dir, "relay.out");
     char *text = ts_read_file(log, NULL);
     printf("  relay: %s\n", text ? text : "");
@@ -155,38 +126,15 @@ static int teardown(void **state) {
 }
 
 static void start_daemons(fixture_t *f) {
-  char *ha = ts_path(f->dir, "a"), *hb = ts_path(f->dir, "b");
-  assert_int_equal(mkdir(ha, 0700), 0);
-  assert_int_equal(mkdir(hb, 0700), 0);
-  assert_int_equal(ts_daemon_start(&f->a, ha, NULL), 0);
-  assert_int_equal(ts_daemon_start(&f->b, hb, NULL), 0);
-  free(ha);
-  free(hb);
+  assert_int_equal(ts_daemon_pair_start(f->dir, &f->a, &f->b), 0);
 }
 
-/* A's ticket becomes B's contact; B's ticket (its port, or the relay's
- * address) is what A calls. */
+/* B knows A; what A dials: B's ticket, or B behind the relay. */
 static char *tickets(fixture_t *f) {
-  json_t *ta = ts_rpc_call_once(f->a.socket, "get_ticket", NULL);
-  json_t *tb = ts_rpc_call_once(f->b.socket, "get_ticket", NULL);
-  assert_non_null(ta);
-  assert_non_null(tb);
-  json_t *r = ts_rpc_call_once(
-      f->b.socket, "add_contact",
-      json_pack("{s:O}", "ticket",
-                json_object_get(json_object_get(ta, "result"), "ticket")));
-  assert_non_null(json_object_get(r, "result"));
-  json_decref(r);
-  const char *t = json_string_value(
-      json_object_get(json_object_get(tb, "result"), "ticket"));
-  char *out = malloc(256);
-  if (f->relay_addr[0])
-    snprintf(out, 256, "parley1:%s@%s", f->b.peer_id, f->relay_addr);
-  else
-    snprintf(out, 256, "%s", t);
-  json_decref(ta);
-  json_decref(tb);
-  return out;
+  char *t =
+      ts_pair_contacts(&f->a, &f->b, f->relay_addr[0] ? f->relay_addr : NULL);
+  assert_non_null(t);
+  return t;
 }
 
 /* The audio codec start_call offers (NULL: the default, Opus48k). */
@@ -279,13 +227,10 @@ static void voice_call(void **state, const char *transport,
     skip();
   }
   start_daemons(f);
-  if (relay_opts) {
-    char *cfg = ts_read_file(f->b.out_path, NULL);
-    const char *p = strstr(cfg, "@127.0.0.1:");
-    assert_non_null(p);
-    start_relay(f, atoi(p + 11), relay_opts);
-    free(cfg);
-  }
+  if (relay_opts)
+    f->relay = ts_relay_start(f->dir, ts_daemon_port(&f->b), relay_opts, NULL,
+                              f->relay_addr, sizeof(f->relay_addr));
+  assert_true(!relay_opts || f->relay > 0);
   char src_a[1024], src_b[1024];
   snprintf(src_a, sizeof(src_a), "file:%s", wa);
   snprintf(src_b, sizeof(src_b), "file:%s", wb);

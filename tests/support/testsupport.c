@@ -903,3 +903,108 @@ static void ts__fmt(char *out, size_t size, const char *fmt, ...) {
     abort();
   }
 }
+
+/* --- two daemons and a relay ---------------------------------------------
+ */
+
+int ts_daemon_pair_start(const char *dir, ts_daemon_t *a, ts_daemon_t *b) {
+  ts_daemon_t *d[2] = {a, b};
+  for (int i = 0; i < 2; i++) {
+    char *home = ts_path(dir, i ? "b" : "a");
+    int r = mkdir(home, 0700) != 0 ? -1 : ts_daemon_start(d[i], home, NULL);
+    if (r != 0)
+      fprintf(stderr, "cannot start daemon %s in %s\n", i ? "b" : "a", home);
+    free(home);
+    if (r != 0)
+      return -1;
+  }
+  return 0;
+}
+
+int ts_daemon_port(const ts_daemon_t *d) {
+  char *out = ts_read_file(d->out_path, NULL);
+  const char *p = out ? strstr(out, "@127.0.0.1:") : NULL;
+  int port = p ? atoi(p + 11) : -1;
+  free(out);
+  if (port <= 0)
+    fprintf(stderr, "no 127.0.0.1 port in %s\n", d->out_path);
+  return port;
+}
+
+pid_t ts_relay_start(const char *dir, int upstream_port, const char *opts,
+                     FILE **ctl, char *addr, size_t addr_size) {
+  char *log = ts_path(dir, "relay.out");
+  char cmd[1024];
+  snprintf(cmd, sizeof(cmd),
+           "exec %s --listen 127.0.0.1:0 --upstream 127.0.0.1:%d %s --seed 7 "
+           "%s >%s 2>&1",
+           PARLEY_RELAY_PATH, upstream_port, opts ? opts : "",
+           ctl ? "" : "</dev/null", log);
+  int fds[2] = {-1, -1};
+  if (ctl && pipe(fds) != 0) {
+    free(log);
+    return -1;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (ctl) {
+      dup2(fds[0], 0);
+      close(fds[0]);
+      close(fds[1]);
+    }
+    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+    _exit(127);
+  }
+  if (ctl) {
+    close(fds[0]);
+    *ctl = pid > 0 ? fdopen(fds[1], "w") : NULL;
+  }
+  if (pid < 0) {
+    free(log);
+    return -1;
+  }
+  ts__track(pid);
+  char got[64] = "";
+  for (int i = 0; i < 100 && !got[0]; i++) {
+    char *text = ts_read_file(log, NULL);
+    const char *p = text ? strstr(text, "listening on ") : NULL;
+    if (p && strchr(p, '\n'))
+      sscanf(p + 13, "%63s", got);
+    free(text);
+    if (!got[0])
+      ts_sleep_ms(50);
+  }
+  if (!got[0])
+    fprintf(stderr, "parley-relay did not start (see %s)\n", log);
+  free(log);
+  snprintf(addr, addr_size, "%s", got);
+  return got[0] ? pid : -1;
+}
+
+char *ts_pair_contacts(const ts_daemon_t *a, const ts_daemon_t *b,
+                       const char *relay_addr) {
+  json_t *ta = ts_rpc_call_once(a->socket, "get_ticket", NULL);
+  json_t *tb = ts_rpc_call_once(b->socket, "get_ticket", NULL);
+  const char *ticket_a = json_string_value(
+      json_object_get(json_object_get(ta, "result"), "ticket"));
+  const char *ticket_b = json_string_value(
+      json_object_get(json_object_get(tb, "result"), "ticket"));
+  json_t *r = ticket_a
+                  ? ts_rpc_call_once(b->socket, "add_contact",
+                                     json_pack("{s:s}", "ticket", ticket_a))
+                  : NULL;
+  char *out = NULL;
+  if (ticket_b && json_object_get(r, "result")) {
+    out = malloc(256);
+    if (out && relay_addr)
+      snprintf(out, 256, "parley1:%s@%s", b->peer_id, relay_addr);
+    else if (out)
+      snprintf(out, 256, "%s", ticket_b);
+  } else {
+    fprintf(stderr, "cannot exchange tickets between the daemons\n");
+  }
+  json_decref(r);
+  json_decref(ta);
+  json_decref(tb);
+  return out;
+}

@@ -31,6 +31,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #define TS_PATH_MAX 512
@@ -152,6 +153,25 @@ void ts_daemon_dump(const ts_daemon_t *d);
 /* SIGKILLs every child still running that this library started. Runs at
  * exit by itself; call it from a teardown to clean up between tests. */
 void ts_kill_all(void);
+
+/* --- two daemons and a relay (call tests) --------------------------------
+ */
+
+/* Starts a and b, each with its own home ("a", "b") under dir. */
+int ts_daemon_pair_start(const char *dir, ts_daemon_t *a, ts_daemon_t *b);
+/* The UDP port d listens on (from the ticket on its stdout), or -1. */
+int ts_daemon_port(const ts_daemon_t *d);
+/* Starts parley-relay (seed 7) between 127.0.0.1:0 and upstream_port with
+ * opts; its output goes to dir/relay.out. Its stdin is /dev/null, or with
+ * ctl a pipe whose write end *ctl gets (the relay's control channel: "set
+ * up-rate 600"). Fills addr ("ip:port") and returns the pid (killed with
+ * the others at exit), or -1. */
+pid_t ts_relay_start(const char *dir, int upstream_port, const char *opts,
+                     FILE **ctl, char *addr, size_t addr_size);
+/* b adds a as a contact; returns what a dials to reach b: b's ticket, or
+ * b's peer ID at relay_addr when that is given. NULL on failure. */
+char *ts_pair_contacts(const ts_daemon_t *a, const ts_daemon_t *b,
+                       const char *relay_addr);
 
 /* --- JSON-RPC client -----------------------------------------------------
  */
