@@ -116,8 +116,7 @@ struct media_mgr {
 
 static const link_ops_t media__link_ops;
 static void media__on_video(call_link_t *l, const videoframe_t *f, void *user);
-typedef struct cvideo cvideo_t;
-static cvideo_t *media__video(struct call_media *m, bool send);
+static cvideo_t *media__video(call_media_t *m, bool send);
 static void media__ap_capture(call_media_t *m, int16_t *pcm);
 static void media__ap_render(call_media_t *m, const int16_t *pcm);
 static audioproc_t *media__ap_new(media_mgr_t *mm, call_media_t *m);
