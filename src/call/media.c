@@ -128,14 +128,6 @@ static int64_t media__mono_us(void) {
   return (int64_t)(time_mono_ns() / 1000u);
 }
 
-/* Sleeps until the absolute monotonic time t_ns. */
-static void media__sleep_until(uint64_t t_ns) {
-  struct timespec ts = {(time_t)(t_ns / 1000000000u),
-                        (long)(t_ns % 1000000000u)};
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-    ;
-}
-
 /* Asks for real-time scheduling for a media thread, as audio programs do:
  * a frame that waits behind a compile or a browser tab is a glitch. The
  * threads sleep most of every 20 ms, so they cannot starve the machine.
@@ -166,7 +158,7 @@ static void media__capture_main(void *arg) {
     /* An unpaced source, or one that ended (silence from then on), runs
      * on our own 20 ms clock; a device paces itself. */
     if (!m->src->paced || ended) {
-      media__sleep_until(next);
+      time_sleep_until_ns(next);
       next += AUDIO_FRAME_US * 1000u;
     } else {
       next = time_mono_ns();
@@ -291,7 +283,7 @@ static void media__playout_main(void *arg) {
   unsigned phase_ticks = 0;
   while (atomic_load(&m->running)) {
     if (!m->sink->paced) {
-      media__sleep_until(next);
+      time_sleep_until_ns(next);
       next += AUDIO_FRAME_US * 1000u;
     }
     while (ring_pop(m->rx, &pkt))

@@ -111,13 +111,6 @@ static uint64_t cv__mono_ms(void) {
   return time_mono_ns() / 1000000u;
 }
 
-static void cv__sleep_until(uint64_t t_ns) {
-  struct timespec ts = {(time_t)(t_ns / 1000000000u),
-                        (long)(t_ns % 1000000000u)};
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-    ;
-}
-
 /* ---- the ladder ---- */
 
 /* The size and rate of a level for this source: the level's height (never
@@ -179,7 +172,7 @@ static void cv__enc_main(void *arg) {
       uint64_t period_ns = 1000000000u / (uint64_t)v->fps;
       uint64_t now = time_mono_ns();
       if (next > now)
-        cv__sleep_until(next);
+        time_sleep_until_ns(next);
       else if (now - next > 4 * period_ns)
         next = now; /* far behind (a stall): don't rush to catch up */
       next += period_ns;

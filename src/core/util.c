@@ -56,6 +56,13 @@ uint64_t time_mono_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+void time_sleep_until_ns(uint64_t t_ns) {
+  struct timespec ts = {(time_t)(t_ns / 1000000000u),
+                        (long)(t_ns % 1000000000u)};
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+    ;
+}
+
 int path_mkdir_p(const char *path, unsigned mode) {
   char buf[4096];
   size_t len = strlen(path);

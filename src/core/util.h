@@ -46,6 +46,8 @@ uint64_t time_now_us(void);
 uint64_t time_now_s(void);
 /* Monotonic clock in nanoseconds. */
 uint64_t time_mono_ns(void);
+/* Sleeps until the monotonic clock reads t_ns (at once if it has). */
+void time_sleep_until_ns(uint64_t t_ns);
 
 /* mkdir -p with the given mode for every directory it creates; an existing
  * final directory is chmod'ed to mode. Returns 0 or -errno. */

@@ -73,11 +73,24 @@ static void test_mkdir_and_files(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* The pipelines' clock: never wakes early, and a deadline already past
+ * does not sleep. */
+static void test_sleep_until(void **state) {
+  (void)state;
+  uint64_t t0 = time_mono_ns();
+  time_sleep_until_ns(t0 + 20000000u);
+  assert_true(time_mono_ns() >= t0 + 20000000u);
+  uint64_t t1 = time_mono_ns();
+  time_sleep_until_ns(t0);
+  assert_true(time_mono_ns() - t1 < 1000000000u);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hex),
       cmocka_unit_test(test_be),
       cmocka_unit_test(test_mkdir_and_files),
+      cmocka_unit_test(test_sleep_until),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
