@@ -45,6 +45,16 @@ typedef struct vpkt {
   uint8_t data[];
 } vpkt_t;
 
+/* A picture for the API, already converted and base64-encoded by the
+ * decode thread: the loop only wraps it in a video-frame event. */
+typedef struct api_pic {
+  uint32_t seq;
+  uint64_t ts_us;
+  int width, height;
+  bool rgba;
+  char b64[];
+} api_pic_t;
+
 typedef struct cv_step {
   uint64_t t_ms;
   int level, width, height, kbps;
@@ -58,7 +68,8 @@ struct cvideo {
   void (*event)(void *ctx, const char *name, json_t *params);
   void (*on_video)(void *ctx);
   void *ctx;
-  bool told_video, rgba;
+  bool told_video;
+  atomic_bool rgba; /* video-frame events carry RGBA (else I420) */
 
   video_source_t *src; /* NULL for an api source */
   video_sink_t *sink;  /* NULL for an api sink */
@@ -279,6 +290,31 @@ static void cv__ask_key(cvideo_t *v) {
   uv_async_send(&v->ctl_async);
 }
 
+/* Converts and encodes a picture for the API's video-frame event (on the
+ * decode thread: a 640x480 picture is 600 KB of base64). */
+static void cv__push_api(cvideo_t *v, const video_image_t *img) {
+  bool rgba = atomic_load(&v->rgba);
+  size_t n = rgba ? (size_t)img->width * img->height * 4
+                  : video_i420_size(img->width, img->height);
+  size_t b64n = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
+  uint8_t *raw = malloc(n);
+  api_pic_t *pic = malloc(sizeof(*pic) + b64n);
+  if (raw && pic) {
+    if (rgba)
+      video_image_to_rgba(img, raw);
+    else
+      video_image_to_i420(img, raw);
+    *pic = (api_pic_t){img->seq, img->ts_us, img->width, img->height, rgba};
+    sodium_bin2base64(pic->b64, b64n, raw, n, sodium_base64_VARIANT_ORIGINAL);
+    if (ring_push(v->api_out, &pic)) {
+      uv_async_send(&v->api_async);
+      pic = NULL;
+    }
+  }
+  free(raw);
+  free(pic);
+}
+
 static void cv__show(cvideo_t *v, const video_image_t *img) {
   uint64_t now = time_now_us();
   int64_t lat =
@@ -292,14 +328,7 @@ static void cv__show(cvideo_t *v, const video_image_t *img) {
     v->n_lat++;
   uv_mutex_unlock(&v->lock);
   if (v->api_sink) {
-    video_image_t *copy = calloc(1, sizeof(*copy));
-    if (copy && video_image_alloc(copy, img->width, img->height) == 0 &&
-        video_image_scale(img, copy) == 0 && ring_push(v->api_out, &copy)) {
-      uv_async_send(&v->api_async);
-    } else if (copy) {
-      video_image_free(copy);
-      free(copy);
-    }
+    cv__push_api(v, img);
   } else {
     int r = video_sink_write(v->sink, img);
     if (r < 0)
@@ -519,30 +548,16 @@ static void cv__on_ctl(uv_async_t *h) {
 
 static void cv__on_api_out(uv_async_t *h) {
   cvideo_t *v = h->data;
-  video_image_t *img;
-  while (ring_pop(v->api_out, &img)) {
-    size_t n = v->rgba ? (size_t)img->width * img->height * 4
-                       : video_i420_size(img->width, img->height);
-    uint8_t *raw = malloc(n);
-    size_t b64n = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
-    char *b64 = malloc(b64n);
-    if (raw && b64 && v->event) {
-      if (v->rgba)
-        video_image_to_rgba(img, raw);
-      else
-        video_image_to_i420(img, raw);
-      sodium_bin2base64(b64, b64n, raw, n, sodium_base64_VARIANT_ORIGINAL);
+  api_pic_t *pic;
+  while (ring_pop(v->api_out, &pic)) {
+    if (v->event)
       v->event(v->ctx, "video-frame",
                json_pack("{s:s, s:I, s:I, s:i, s:i, s:s, s:s}", "call_id",
-                         v->call_id, "sequence", (json_int_t)img->seq,
-                         "timestamp_us", (json_int_t)img->ts_us, "width",
-                         img->width, "height", img->height, "format",
-                         v->rgba ? "rgba" : "i420", "data", b64));
-    }
-    free(raw);
-    free(b64);
-    video_image_free(img);
-    free(img);
+                         v->call_id, "sequence", (json_int_t)pic->seq,
+                         "timestamp_us", (json_int_t)pic->ts_us, "width",
+                         pic->width, "height", pic->height, "format",
+                         pic->rgba ? "rgba" : "i420", "data", pic->b64));
+    free(pic);
   }
 }
 
@@ -622,7 +637,7 @@ void cvideo_set_audio_latency(cvideo_t *v, uint32_t us) {
 }
 
 void cvideo_set_rgba(cvideo_t *v, bool rgba) {
-  v->rgba = rgba;
+  atomic_store(&v->rgba, rgba);
 }
 
 int cvideo_send_frame(cvideo_t *v, int width, int height, const uint8_t *i420,
@@ -873,10 +888,8 @@ static void cv__free_parts(cvideo_t *v) {
     video_image_free(img);
     free(img);
   }
-  while (v->api_out && ring_pop(v->api_out, &img)) {
-    video_image_free(img);
-    free(img);
-  }
+  while (v->api_out && ring_pop(v->api_out, &p))
+    free(p);
   ring_free(v->tx);
   ring_free(v->rx);
   ring_free(v->api_in);

@@ -444,13 +444,21 @@ static void test_toggle(void **state) {
 
 /* The API as both ends: A's client sends flat grey I420 pictures with
  * send_video_frame; B's client, subscribed to media, gets video-frame
- * events and finds the same grey in them. */
-static void test_api_frames(void **state) {
+ * events (I420, or RGBA when B asked for it) and finds the same grey in
+ * them: luma 180, or R = G = B = 191 (BT.601, limited range). */
+static void api_frames(void **state, bool rgba) {
   fixture_t *f = *state;
   start_daemons(f);
   char *ticket = ticket_of_b(f);
   ts_rpc_t *ca = ts_rpc_connect(f->a.socket, 5000);
   ts_rpc_t *cb = ts_rpc_connect(f->b.socket, 5000);
+  json_t *bad_fmt = ts_rpc_call(
+      cb, "set_devices", json_pack("{s:s}", "video_format", "yuyv"), 5000);
+  assert_int_equal(ts_rpc_error_code(bad_fmt), -32602);
+  json_decref(bad_fmt);
+  if (rgba)
+    json_decref(ts_rpc_call_ok(cb, "set_devices",
+                               json_pack("{s:s}", "video_format", "rgba")));
   json_decref(ts_rpc_call_ok(cb, "subscribe", json_pack("{s:b}", "media", 1)));
   json_t *call = ts_rpc_call_ok(ca, "start_call",
                                 json_pack("{s:s, s:b, s:s}", "peer", ticket,
@@ -499,20 +507,28 @@ static void test_api_frames(void **state) {
       json_t *p = json_object_get(ev, "params");
       if (m && strcmp(m, "video-frame") == 0) {
         assert_string_equal(json_string_value(json_object_get(p, "format")),
-                            "i420");
+                            rgba ? "rgba" : "i420");
         ew = (int)json_integer_value(json_object_get(p, "width"));
         eh = (int)json_integer_value(json_object_get(p, "height"));
         const char *d = json_string_value(json_object_get(p, "data"));
-        size_t want = (size_t)ew * eh * 3 / 2, len = 0;
+        size_t want = (size_t)ew * eh * (rgba ? 4 : 3) / (rgba ? 1 : 2),
+               len = 0;
         uint8_t *got = malloc(want);
         assert_int_equal(sodium_base642bin(got, want, d, strlen(d), NULL, &len,
                                            NULL,
                                            sodium_base64_VARIANT_ORIGINAL),
                          0);
         assert_int_equal(len, want);
+        /* Luma, or each pixel's red (and green, blue: grey), alpha 255. */
         double sum = 0;
-        for (size_t k = 0; k < (size_t)ew * eh; k++)
-          sum += got[k];
+        size_t step = rgba ? 4 : 1;
+        for (size_t k = 0; k < (size_t)ew * eh; k++) {
+          sum += got[k * step];
+          if (rgba) {
+            assert_int_equal(got[k * 4], got[k * 4 + 2]);
+            assert_int_equal(got[k * 4 + 3], 255);
+          }
+        }
         mean = sum / ((double)ew * eh);
         free(got);
         seen++;
@@ -521,11 +537,15 @@ static void test_api_frames(void **state) {
     }
     ts_sleep_ms(40);
   }
-  printf("  %d video-frame events in %.1f s; last %dx%d, mean luma %.1f "
-         "(sent 180)\n",
-         seen, (ts_now_ms() - t0) / 1000.0, ew, eh, mean);
+  printf("  %d video-frame events (%s) in %.1f s; last %dx%d, mean %s %.1f "
+         "(sent luma 180)\n",
+         seen, rgba ? "rgba" : "i420", (ts_now_ms() - t0) / 1000.0, ew, eh,
+         rgba ? "red" : "luma", mean);
   assert_true(seen >= 10);
-  assert_true(mean > 175 && mean < 185);
+  if (rgba)
+    assert_true(mean > 185 && mean < 197);
+  else
+    assert_true(mean > 175 && mean < 185);
   json_decref(
       ts_rpc_call_ok(ca, "end_call", json_pack("{s:s}", "call_id", id)));
   ts_rpc_close(ca);
@@ -538,12 +558,20 @@ static void test_api_frames(void **state) {
   free(ticket);
 }
 
+static void test_api_frames(void **state) {
+  api_frames(state, false);
+}
+static void test_api_frames_rgba(void **state) {
+  api_frames(state, true);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_quality_datagram, setup, teardown),
       cmocka_unit_test_setup_teardown(test_quality_stream, setup, teardown),
       cmocka_unit_test_setup_teardown(test_toggle, setup, teardown),
       cmocka_unit_test_setup_teardown(test_api_frames, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_api_frames_rgba, setup, teardown),
       cmocka_unit_test_setup_teardown(test_adapts_to_cap, setup, teardown),
       cmocka_unit_test_setup_teardown(test_adapts_to_cap_stream, setup,
                                       teardown),
