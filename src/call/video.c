@@ -504,14 +504,10 @@ static void cv__tell_video(cvideo_t *v) {
  * unacknowledged: on the stream transport nothing else would bound that
  * queue, and frames encoded into it would only arrive late. Skipping before
  * encoding keeps the reference chain whole (no key frame needed). */
-static void cv__update_hold(cvideo_t *v) {
-  if (!v->link)
-    return;
-  link_video_stats_t ls;
-  call_link_video_stats(v->link, &ls);
+static void cv__update_hold(cvideo_t *v, const link_video_stats_t *ls) {
   int w, h, kbps;
   cv__level_size(v, atomic_load(&v->level), &w, &h, &kbps);
-  atomic_store(&v->hold, ls.backlog_bytes * 8u / (uint64_t)kbps > CV_HOLD_MS);
+  atomic_store(&v->hold, ls->backlog_bytes * 8u / (uint64_t)kbps > CV_HOLD_MS);
 }
 
 static void cv__on_tx(uv_async_t *h) {
@@ -530,7 +526,11 @@ static void cv__on_tx(uv_async_t *h) {
     }
     free(p);
   }
-  cv__update_hold(v);
+  if (v->link) {
+    link_video_stats_t ls;
+    call_link_video_stats(v->link, &ls);
+    cv__update_hold(v, &ls);
+  }
 }
 
 static void cv__on_ctl(uv_async_t *h) {
@@ -658,6 +658,39 @@ int cvideo_send_frame(cvideo_t *v, int width, int height, const uint8_t *i420,
   return 0;
 }
 
+/* ---- latency figures ---- */
+
+typedef struct cv_lat {
+  uint32_t p50_us, p99_us; /* capture to display, pictures shown lately */
+  int32_t sync_p50_us;     /* median of video minus audio latency */
+} cv_lat_t;
+
+static int cv__cmp_i32(const void *a, const void *b) {
+  int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static cv_lat_t cv__latency(cvideo_t *v) {
+  int32_t lat[CV_LATENCIES], sync[CV_LATENCIES];
+  uv_mutex_lock(&v->lock);
+  size_t n = v->n_lat;
+  for (size_t i = 0; i < n; i++) {
+    lat[i] = (int32_t)(v->latencies_us[i] > INT32_MAX ? INT32_MAX
+                                                      : v->latencies_us[i]);
+    sync[i] = v->sync_us[i];
+  }
+  uv_mutex_unlock(&v->lock);
+  cv_lat_t l = {0, 0, 0};
+  if (n == 0)
+    return l;
+  qsort(lat, n, sizeof(lat[0]), cv__cmp_i32);
+  qsort(sync, n, sizeof(sync[0]), cv__cmp_i32);
+  l.p50_us = (uint32_t)lat[n / 2];
+  l.p99_us = (uint32_t)lat[(n * 99) / 100];
+  l.sync_p50_us = sync[n / 2];
+  return l;
+}
+
 /* ---- rate adaptation ---- */
 
 static void cv__step(cvideo_t *v, int level, const char *why) {
@@ -708,15 +741,13 @@ static const char *cv__congested(cvideo_t *v, const link_video_stats_t *ls,
   return NULL;
 }
 
-static void cv__adapt(cvideo_t *v) {
-  link_video_stats_t ls;
+static void cv__adapt(cvideo_t *v, const link_video_stats_t *ls) {
   quic_conn_stats_t qs = {0};
-  call_link_video_stats(v->link, &ls);
   call_link_stats(v->link, &qs);
   if (qs.min_rtt_us && (!v->min_rtt_us || qs.min_rtt_us < v->min_rtt_us))
     v->min_rtt_us = qs.min_rtt_us;
-  const char *why = cv__congested(v, &ls, &qs);
-  v->reset_last = ls.frames_reset;
+  const char *why = cv__congested(v, ls, &qs);
+  v->reset_last = ls->frames_reset;
   int level = atomic_load(&v->level);
   uint64_t now = cv__mono_ms();
   if (why) {
@@ -757,52 +788,31 @@ void cvideo_tick(cvideo_t *v) {
     return;
   if (atomic_load(&v->need_keyreq))
     cv__on_ctl(&v->ctl_async);
+  link_video_stats_t ls;
+  call_link_video_stats(v->link, &ls);
   if (v->bytes_received) {
-    link_video_stats_t ls;
-    call_link_video_stats(v->link, &ls);
-    uint32_t p50 = 0;
-    uv_mutex_lock(&v->lock);
-    if (v->n_lat)
-      p50 = v->latencies_us[(v->next_lat + CV_LATENCIES - 1) % CV_LATENCIES];
-    uv_mutex_unlock(&v->lock);
     link_video_report_t r = {
         .frames_received = (uint32_t)ls.frames_received,
         .frames_lost = (uint32_t)atomic_load(&v->lost),
         .recv_bitrate = v->recv_bitrate,
         .frames_decoded = (uint32_t)atomic_load(&v->decoded),
-        .latency_p50_us = p50,
+        .latency_p50_us = cv__latency(v).p50_us,
     };
     uint8_t buf[LINK_VIDEO_REPORT_LEN];
     link_video_report_encode(&r, buf);
     call_link_send_control(v->link, LINK_MSG_VIDEO_REPORT, buf, sizeof(buf));
   }
   if (atomic_load(&v->sending))
-    cv__adapt(v);
-  cv__update_hold(v);
+    cv__adapt(v, &ls);
+  cv__update_hold(v, &ls);
 }
 
 /* ---- stats ---- */
 
-static int cv__cmp_i32(const void *a, const void *b) {
-  int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-  return x < y ? -1 : x > y;
-}
-
 json_t *cvideo_stats(cvideo_t *v) {
-  int32_t lat[CV_LATENCIES], sync[CV_LATENCIES];
-  uv_mutex_lock(&v->lock);
-  size_t n = v->n_lat;
-  for (size_t i = 0; i < n; i++) {
-    lat[i] = (int32_t)(v->latencies_us[i] > INT32_MAX ? INT32_MAX
-                                                      : v->latencies_us[i]);
-    sync[i] = v->sync_us[i];
-  }
-  uv_mutex_unlock(&v->lock);
-  qsort(lat, n, sizeof(lat[0]), cv__cmp_i32);
-  qsort(sync, n, sizeof(sync[0]), cv__cmp_i32);
-  double p50 = n ? lat[n / 2] / 1000.0 : 0;
-  double p99 = n ? lat[(n * 99) / 100] / 1000.0 : 0;
-  double lipsync = n ? sync[n / 2] / 1000.0 : 0;
+  cv_lat_t l = cv__latency(v);
+  double p50 = l.p50_us / 1000.0, p99 = l.p99_us / 1000.0;
+  double lipsync = l.sync_p50_us / 1000.0;
   link_video_stats_t ls = {0};
   if (v->link)
     call_link_video_stats(v->link, &ls);
