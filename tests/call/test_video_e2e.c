@@ -101,7 +101,8 @@ typedef struct call {
   char id[80];
 } call_t;
 
-/* A calls B (video or not) and B answers; B's video goes to out_b. */
+/* A calls B (video or not) and B answers; B's video goes to out_b (a Y4M
+ * file; NULL: the null sink). */
 static void call_up(fixture_t *f, call_t *c, const char *transport, bool video,
                     const char *src_a, const char *out_b) {
   char *ticket = ticket_of_b(f);
@@ -110,7 +111,8 @@ static void call_up(fixture_t *f, call_t *c, const char *transport, bool video,
   json_decref(ts_rpc_call_ok(c->ca, "subscribe", NULL));
   json_decref(ts_rpc_call_ok(c->cb, "subscribe", NULL));
   char vsink[1024];
-  snprintf(vsink, sizeof(vsink), "y4m:%s", out_b);
+  snprintf(vsink, sizeof(vsink), "%s%s", out_b ? "y4m:" : "null",
+           out_b ? out_b : "");
   json_t *call = ts_rpc_call_ok(c->ca, "start_call",
                                 json_pack("{s:s, s:s, s:b, s:s, s:s}", "peer",
                                           ticket, "transport", transport,
@@ -280,6 +282,26 @@ static void test_quality_stream(void **state) {
 /* A 600 kbit/s cap from A to B: A steps down within 5 s, B's audio stays
  * timely (p99 <= 150 ms on the datagram transport), and A steps back up
  * within 15 s of the cap being lifted. */
+/* The ladder steps A's call_stats remembers, printed. */
+static void print_ladder(ts_rpc_t *ca, const char *id) {
+  json_t *s = stats(ca, id);
+  json_t *steps = json_object_get(json_object_get(s, "video"), "ladder_steps");
+  json_int_t t0 =
+      json_integer_value(json_object_get(json_array_get(steps, 0), "t_ms"));
+  printf("  ladder steps seen:\n");
+  for (size_t i = 0; i < json_array_size(steps); i++) {
+    json_t *st = json_array_get(steps, i);
+    printf("    t=%lld ms level %lld %lldx%lld @ %lld kbps (%s)\n",
+           (long long)(json_integer_value(json_object_get(st, "t_ms")) - t0),
+           (long long)json_integer_value(json_object_get(st, "level")),
+           (long long)json_integer_value(json_object_get(st, "width")),
+           (long long)json_integer_value(json_object_get(st, "height")),
+           (long long)json_integer_value(json_object_get(st, "bitrate_kbps")),
+           json_string_value(json_object_get(st, "reason")));
+  }
+  json_decref(s);
+}
+
 static void adapts_to_cap(void **state, const char *transport,
                           double max_audio_p99) {
   fixture_t *f = *state;
@@ -328,22 +350,7 @@ static void adapts_to_cap(void **state, const char *transport,
       t_up = ts_now_ms() - t_lift;
     json_decref(s);
   }
-  s = stats(c.ca, c.id);
-  json_t *steps = json_object_get(json_object_get(s, "video"), "ladder_steps");
-  printf("  ladder steps seen:\n");
-  for (size_t i = 0; i < json_array_size(steps); i++) {
-    json_t *st = json_array_get(steps, i);
-    printf("    t=%lld ms level %lld %lldx%lld @ %lld kbps (%s)\n",
-           (long long)(json_integer_value(json_object_get(st, "t_ms")) -
-                       (json_integer_value(
-                           json_object_get(json_array_get(steps, 0), "t_ms")))),
-           (long long)json_integer_value(json_object_get(st, "level")),
-           (long long)json_integer_value(json_object_get(st, "width")),
-           (long long)json_integer_value(json_object_get(st, "height")),
-           (long long)json_integer_value(json_object_get(st, "bitrate_kbps")),
-           json_string_value(json_object_get(st, "reason")));
-  }
-  json_decref(s);
+  print_ladder(c.ca, c.id);
   printf("  back to %lld kbps %.1f s after the cap was lifted\n",
          (long long)before, t_up / 1000.0);
   assert_true(t_up >= 0 && t_up <= 15000);
@@ -359,6 +366,53 @@ static void test_adapts_to_cap(void **state) {
  * blocking), so its latency is only reported (docs/benchmarks.md). */
 static void test_adapts_to_cap_stream(void **state) {
   adapts_to_cap(state, "stream", 1e9);
+}
+
+/* A 1280x720 source on a clean path: the ladder climbs from its 640x480
+ * start to the top step, 1280x720 @ 2000 kbps, and B shows those pictures
+ * at that rate (B's sink is null: a 720p Y4M file would be ~33 MB/s). */
+static void test_top_step(void **state) {
+  fixture_t *f = *state;
+  start_daemons(f);
+  call_t c;
+  call_up(f, &c, "datagram", true, "pattern:1280x720", NULL);
+  int64_t t0 = ts_now_ms(), t_top = -1;
+  while (ts_now_ms() - t0 < 20000 && t_top < 0) {
+    ts_sleep_ms(250);
+    json_t *s = stats(c.ca, c.id);
+    if (vstat(s, "level") == 4)
+      t_top = ts_now_ms() - t0;
+    json_decref(s);
+  }
+  print_ladder(c.ca, c.id);
+  printf("  top step reached %.1f s after the call went active\n",
+         t_top / 1000.0);
+  assert_true(t_top >= 0);
+  json_t *s = stats(c.ca, c.id);
+  assert_int_equal(vstat(s, "width"), 1280);
+  assert_int_equal(vstat(s, "height"), 720);
+  assert_int_equal(vstat(s, "bitrate_target_kbps"), 2000);
+  json_decref(s);
+
+  /* Three seconds at the top: pictures keep coming, at the top's rate. */
+  json_t *b0 = stats(c.cb, c.id);
+  ts_sleep_ms(3000);
+  json_t *b1 = stats(c.cb, c.id);
+  s = stats(c.ca, c.id);
+  json_int_t shown =
+      vstat(b1, "frames_displayed") - vstat(b0, "frames_displayed");
+  double kbps = vstat_f(b1, "bitrate_received") / 1000.0;
+  printf("  at the top: B showed %lld pictures in 3 s, received %.0f kbit/s; "
+         "A encodes in %.1f ms a picture; still level %lld\n",
+         (long long)shown, kbps, vstat_f(s, "encode_ms"),
+         (long long)vstat(s, "level"));
+  assert_true(shown >= 60); /* of 72 */
+  assert_true(kbps >= 1000);
+  assert_int_equal(vstat(b1, "frames_corrupt"), 0);
+  json_decref(b0);
+  json_decref(b1);
+  json_decref(s);
+  call_down(f, &c);
 }
 
 /* toggle_video off and on: pictures stop and resume at B, audio plays on;
@@ -572,6 +626,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_toggle, setup, teardown),
       cmocka_unit_test_setup_teardown(test_api_frames, setup, teardown),
       cmocka_unit_test_setup_teardown(test_api_frames_rgba, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_top_step, setup, teardown),
       cmocka_unit_test_setup_teardown(test_adapts_to_cap, setup, teardown),
       cmocka_unit_test_setup_teardown(test_adapts_to_cap_stream, setup,
                                       teardown),
