@@ -25,6 +25,11 @@
 #define CV_KEYREQ_MS 250      /* between key frame requests */
 #define CV_STEPS 16           /* ladder steps remembered for call_stats */
 #define CV_HOLD_MS 500        /* unacknowledged video that pauses encoding */
+/* Audio's share of a congested path, reserved before video's: Opus at most
+ * 32 kbit/s plus AudioFrame, QUIC, UDP and IP headers on 50 packets/s. */
+#define CV_AUDIO_KBPS 64
+#define CV_HEADROOM_PCT 90 /* of the measured capacity, for VBR peaks */
+#define CV_CEILING_MS 6000 /* a capacity measured lately holds video below */
 #define CV_API_NAME "api"
 
 /* The adaptive ladder (heights keep the source's aspect ratio). */
@@ -104,12 +109,17 @@ struct cvideo {
   uint64_t last_tick_ms;
   uint32_t send_bitrate, recv_bitrate;
   link_video_report_t peer;
+  uint32_t peer_rate_prev; /* recv_bitrate of the report before `peer` */
   bool have_peer;
   uint32_t peer_lost_last;
   uint64_t reset_last, min_rtt_us;
   int bad_ticks, good_ticks;
   uint64_t last_down_ms, last_step_ms;
   int failed_level; /* the level a step down left, retried later */
+  /* Video's budget on this path, from the rate the peer received while the
+   * path was congested (0: none measured); holds for CV_CEILING_MS. */
+  uint32_t ceiling_kbps;
+  uint64_t ceiling_ms;
   cv_step_t steps[CV_STEPS];
   size_t n_steps;
 };
@@ -595,10 +605,14 @@ void cvideo_on_control(cvideo_t *v, enum link_msg type, const uint8_t *p,
     v->keyreqs_received++;
     atomic_store(&v->key_req, true);
     break;
-  case LINK_MSG_VIDEO_REPORT:
-    if (link_video_report_decode(&v->peer, p, len) == 0)
+  case LINK_MSG_VIDEO_REPORT: {
+    uint32_t prev = v->peer.recv_bitrate;
+    if (link_video_report_decode(&v->peer, p, len) == 0) {
+      v->peer_rate_prev = v->have_peer ? prev : 0;
       v->have_peer = true;
+    }
     break;
+  }
   default:
     break;
   }
@@ -731,7 +745,6 @@ static const char *cv__congested(cvideo_t *v, const link_video_stats_t *ls,
     return "queueing delay";
   if (v->have_peer) {
     uint32_t lost = v->peer.frames_lost - v->peer_lost_last;
-    v->peer_lost_last = v->peer.frames_lost;
     if (lost > 2)
       return "frames lost";
     if (v->send_bitrate > 150000 &&
@@ -741,6 +754,41 @@ static const char *cv__congested(cvideo_t *v, const link_video_stats_t *ls,
   return NULL;
 }
 
+/* A path that queues (backlog, stale frames, queueing delay, the peer
+ * receiving less than is sent) delivers what it can carry, so the rate the
+ * peer reports then is its capacity, video's part of it: the higher of its
+ * last two reports (a second), as frames held up by losses make any one of
+ * them read low. Audio's share comes off first, then a margin for the
+ * encoder's peaks: what is left is video's budget. (QUIC's congestion
+ * window is no rate measure here: BBR sizes it from the path's minimum RTT,
+ * so under queueing cwnd / RTT reads far below capacity.) */
+static bool cv__measure_capacity(cvideo_t *v, const char *why, uint64_t now) {
+  if (strcmp(why, "frames lost") == 0 || !v->have_peer ||
+      v->peer.recv_bitrate == 0)
+    return false; /* loss alone says nothing of the rate */
+  uint32_t rate = v->peer.recv_bitrate > v->peer_rate_prev
+                      ? v->peer.recv_bitrate
+                      : v->peer_rate_prev;
+  int64_t total = rate / 1000 + CV_AUDIO_KBPS;
+  int64_t budget = total * CV_HEADROOM_PCT / 100 - CV_AUDIO_KBPS;
+  v->ceiling_kbps = budget > 0 ? (uint32_t)budget : 1;
+  v->ceiling_ms = now;
+  return true;
+}
+
+/* The highest level up to `below` - 1, and at most two under it, that fits
+ * video's budget (the lowest of those when none does), or `below` - 1 when
+ * no budget is known. Two at most: a budget measured in the first second
+ * of an overload can still read low. */
+static int cv__fitting_level(const cvideo_t *v, int below, uint64_t now) {
+  if (!v->ceiling_kbps || now - v->ceiling_ms >= CV_CEILING_MS)
+    return below - 1;
+  int l = below - 1, lowest = below - 2 > 0 ? below - 2 : 0;
+  while (l > lowest && cv_ladder[l].kbps > (int)v->ceiling_kbps)
+    l--;
+  return l;
+}
+
 static void cv__adapt(cvideo_t *v, const link_video_stats_t *ls) {
   quic_conn_stats_t qs = {0};
   call_link_stats(v->link, &qs);
@@ -748,27 +796,35 @@ static void cv__adapt(cvideo_t *v, const link_video_stats_t *ls) {
     v->min_rtt_us = qs.min_rtt_us;
   const char *why = cv__congested(v, ls, &qs);
   v->reset_last = ls->frames_reset;
+  if (v->have_peer)
+    v->peer_lost_last = v->peer.frames_lost;
   int level = atomic_load(&v->level);
   uint64_t now = cv__mono_ms();
   if (why) {
     v->good_ticks = 0;
     /* Frames piling up, going stale or lost say so at once; a delay or
-     * rate signal must last a second. */
+     * rate signal must last a second. Down to the level the capacity
+     * measured now allows, at least one step. */
     bool strong = why[0] == 's' || why[0] == 'f';
     if (++v->bad_ticks >= (strong ? 1 : 2) && level > 0 &&
         now - v->last_step_ms >= 1000) {
-      v->failed_level = level;
+      /* A measured budget holds the levels above it for a while; without
+       * one, the level just left waits longer to be tried again. */
+      v->failed_level = cv__measure_capacity(v, why, now) ? -1 : level;
       v->last_down_ms = now;
-      cv__step(v, level - 1, why);
+      cv__step(v, cv__fitting_level(v, level, now), why);
     }
     return;
   }
   v->bad_ticks = 0;
   v->good_ticks++;
-  /* Up after 2 s clean; 4 s to retry the level that failed lately. */
+  /* Up after 2 s clean; 4 s to retry the level that failed lately (for a
+   * reason that measured no budget); never above a budget measured in the
+   * last CV_CEILING_MS (the probe above it waits until then). */
   int need =
       level + 1 == v->failed_level && now - v->last_down_ms < 15000 ? 8 : 4;
-  if (level < cv__top_level(v) && v->good_ticks >= need)
+  if (level < cv__top_level(v) && v->good_ticks >= need &&
+      cv__fitting_level(v, level + 2, now) == level + 1)
     cv__step(v, level + 1, "clean");
 }
 
@@ -851,6 +907,10 @@ json_t *cvideo_stats(cvideo_t *v) {
                       json_integer((json_int_t)atomic_load(&v->waited_key)));
   json_object_set_new(o, "backlog_bytes",
                       json_integer((json_int_t)ls.backlog_bytes));
+  bool budget =
+      v->ceiling_kbps && cv__mono_ms() - v->ceiling_ms < CV_CEILING_MS;
+  json_object_set_new(o, "budget_kbps",
+                      budget ? json_integer(v->ceiling_kbps) : json_null());
   json_t *steps = json_array();
   for (size_t i = 0; i < v->n_steps; i++)
     json_array_append_new(

@@ -10,12 +10,14 @@
  *
  * The loop side adapts the rate every 500 ms (cvideo_tick): the ladder
  * goes from 320x240 @ 250 kbps to 1280x720 @ 2000 kbps (never above the
- * source's size), stepping down after 1 s of congestion (video backlog,
- * stale frames, loss or queueing delay reported by QUIC and the peer) and
- * up after a few clean seconds, waiting longer to retry a step that just
- * failed. Key frames every 48 frames and when the peer asks; a receiver
- * that loses a frame or cannot decode one asks, and shows nothing until a
- * key frame arrives (never a corrupt picture).
+ * source's size), stepping down on congestion (video backlog, stale
+ * frames, loss or queueing delay reported by QUIC and the peer) to the
+ * level the path's measured capacity allows once audio's share is reserved
+ * (one or two levels at a time), and up after a few clean seconds, waiting
+ * longer to retry a step that just failed or to go above a capacity measured
+ * lately. Key frames every 48 frames and when the peer asks; a receiver that
+ * loses a frame or cannot decode one asks, and shows nothing until a key frame
+ * arrives (never a corrupt picture).
  *
  * Threads: the cvideo_* functions are for the loop thread, except
  * cvideo_set_audio_latency and cvideo_join (any thread). The rings between the
