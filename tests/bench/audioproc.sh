@@ -25,6 +25,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tests/bench/lib.sh
+. "$ROOT/tests/bench/lib.sh"
 BUILD_ARG=${1:-build}
 if [ -n "${1:-}" ]; then BUILD=$(cd "$1" && pwd); else BUILD=$ROOT/build; fi
 DOC=$ROOT/docs/benchmarks.md
@@ -268,15 +270,7 @@ PY
 printf '%s\n' "$SECTION" | sed -n '/^### Targets/,$p' >&2
 
 if [ "$WRITE_DOC" = 1 ]; then
-  TMP=$(mktemp)
-  if grep -q '^## Audio processing' "$DOC"; then
-    SECTION="$SECTION" awk '
-      /^## Audio processing[[:space:]]*$/ { printf "%s\n", ENVIRON["SECTION"]; skip = 1; next }
-      skip && /^## / { skip = 0 }
-      !skip { print }' "$DOC" >"$TMP"
-  else
-    { cat "$DOC"; printf '\n%s\n' "$SECTION"; } >"$TMP"
-  fi
-  mv "$TMP" "$DOC"
+  printf '%s\n' "$SECTION" >"$WORK/section.md"
+  bench_write_section "$DOC" "Audio processing" "$WORK/section.md"
   say "wrote the \"## Audio processing\" section of $DOC"
 fi

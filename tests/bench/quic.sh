@@ -8,6 +8,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tests/bench/lib.sh
+. "$ROOT/tests/bench/lib.sh"
 BUILD=${PARLEY_BENCH_BUILD:-$ROOT/build-net-bench}
 PREFIX=${PARLEY_DEPS_PREFIX:-$(ls -d "$ROOT"/.deps/prefix-* 2>/dev/null | head -n1)}
 DOC=$ROOT/docs/benchmarks.md
@@ -80,20 +82,7 @@ trap 'rm -f "$section"' EXIT
 NOTES
 } >"$section"
 
-mkdir -p "$(dirname "$DOC")"
-if [ ! -f "$DOC" ]; then
-  printf '# Benchmarks\n\nFigures measured by the scripts in tests/bench/;\neach section says how it was produced.\n' >"$DOC"
-fi
-tmp=$(mktemp)
-awk -v sect="$section" '
-  BEGIN { while ((getline l < sect) > 0) text = text l "\n" }
-  /^## QUIC transport[[:space:]]*$/ { printf "%s", text; skip = 1; done = 1; next }
-  skip && /^## / { skip = 0; print ""; }
-  !skip { print }
-  END { if (!done) printf "\n%s", text }
-' "$DOC" >"$tmp"
-cat "$tmp" >"$DOC"
-rm -f "$tmp"
+bench_write_section "$DOC" "QUIC transport" "$section"
 echo "quic.sh: updated $DOC" >&2
 echo "$table"
 [ -n "$relay_line" ] && echo "relay: $relay_line"

@@ -9,6 +9,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tests/bench/lib.sh
+. "$ROOT/tests/bench/lib.sh"
 BUILD=${PARLEY_BENCH_BUILD:-$ROOT/build-e2e-bench}
 PREFIX=${PARLEY_DEPS_PREFIX:-$(ls -d "$ROOT"/.deps/prefix-* 2>/dev/null | head -n1)}
 DOC=$ROOT/docs/benchmarks.md
@@ -59,19 +61,6 @@ NOTES
   echo "- Load average (1 min) when this run started: $load."
 } >"$section"
 
-mkdir -p "$(dirname "$DOC")"
-if [ ! -f "$DOC" ]; then
-  printf '# Benchmarks\n\nFigures measured by the scripts in tests/bench/;\neach section says how it was produced.\n' >"$DOC"
-fi
-tmp=$(mktemp)
-awk -v sect="$section" '
-  BEGIN { while ((getline l < sect) > 0) text = text l "\n" }
-  /^## Signaling[[:space:]]*$/ { printf "%s", text; skip = 1; done = 1; next }
-  skip && /^## / { skip = 0; print ""; }
-  !skip { print }
-  END { if (!done) printf "\n%s", text }
-' "$DOC" >"$tmp"
-cat "$tmp" >"$DOC"
-rm -f "$tmp"
+bench_write_section "$DOC" "Signaling" "$section"
 echo "signaling.sh: updated $DOC" >&2
 echo "$table"

@@ -29,6 +29,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tests/bench/lib.sh
+. "$ROOT/tests/bench/lib.sh"
 DOC=$ROOT/docs/benchmarks.md
 CPU_SECONDS=${VIDEO_CPU_SECONDS:-60}
 SETTLE_SECONDS=${VIDEO_SETTLE_SECONDS:-6}
@@ -82,79 +84,12 @@ PID_A= PID_B= PAIR=
 #   cpu SECONDS SETTLE TICKET [CMD...]   the measured call; CMD (the
 #                                        profiler) runs after the window
 read -r -d '' DRIVER <<'PY' || true
-import json, os, select, socket, subprocess, sys, time
+import os, subprocess, sys, time
+
+from benchlib import Others, connect, emit, hang_up, stats, task_cpu, vm
 
 WORK = os.environ["WORK"]
-TCK = int(os.environ["TCK"])
 SRC = os.environ["VSRC"]
-
-class Rpc:
-    """One JSON-RPC connection: requests answered in order, notifications
-    queued as they come between the answers."""
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.connect(path)
-        self.buf, self.notes, self.next_id = b"", [], 1
-
-    def _line(self, timeout):
-        end = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            left = max(0.0, end - time.monotonic())
-            if not select.select([self.s], [], [], left)[0]:
-                return None
-            chunk = self.s.recv(65536)
-            if not chunk:
-                raise ConnectionError("parleyd closed the API socket")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def call(self, method, params=None, check=True):
-        rid = self.next_id
-        self.next_id += 1
-        msg = {"jsonrpc": "2.0", "id": rid, "method": method}
-        if params is not None:
-            msg["params"] = params
-        self.s.sendall((json.dumps(msg) + "\n").encode())
-        while True:
-            m = self._line(10)
-            if m is None:
-                raise TimeoutError(method + ": no answer in 10 s")
-            if m.get("id") == rid:
-                if "error" in m:
-                    if check:
-                        raise RuntimeError("%s: %s" % (method, m["error"]))
-                    return None
-                return m["result"]
-            if "method" in m:
-                self.notes.append(m)
-
-    def event(self, timeout):
-        if self.notes:
-            return self.notes.pop(0)
-        end = time.monotonic() + timeout
-        while True:
-            m = self._line(max(0.0, end - time.monotonic()))
-            if m is None or "method" in m:
-                return m
-
-    def wait(self, name, call_id, timeout=15):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            e = self.event(end - time.monotonic())
-            if e is None:
-                break
-            if e["method"] == name and e.get("params", {}).get("call_id") == call_id:
-                return e
-        raise TimeoutError("no %s for call %s" % (name, call_id))
-
-def connect():
-    a = Rpc(os.path.join(os.environ["PAIR"], "alice", "parleyd.sock"))
-    b = Rpc(os.path.join(os.environ["PAIR"], "bob", "parleyd.sock"))
-    ev = {"events": ["incoming-call", "call-state", "call-ended"]}
-    a.call("subscribe", ev)
-    b.call("subscribe", ev)
-    return a, b
 
 def devices(who):
     # Audio: a tone each (1 kHz / 600 Hz); video: the same looping Y4M clip
@@ -183,53 +118,6 @@ def start(a, b, ticket):
             return cid, time.monotonic() - t0
         time.sleep(0.05)
 
-def hang_up(a, b, cid):
-    a.call("end_call", {"call_id": cid})
-    a.wait("call-ended", cid, timeout=30)
-    b.wait("call-ended", cid, timeout=30)
-
-def emit(obj):
-    with open(os.path.join(WORK, "results.jsonl"), "a") as f:
-        f.write(json.dumps(obj) + "\n")
-
-def stats(a, b, cid):
-    return (a.call("call_stats", {"call_id": cid}),
-            b.call("call_stats", {"call_id": cid}))
-
-def machine():
-    """(busy, total) CPU seconds of the whole machine so far, all cores."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:9]]
-    return (sum(v) - v[3] - v[4]) / TCK, sum(v) / TCK
-
-def task_cpu(path):
-    with open(path + "/stat") as f:
-        v = f.read().rsplit(")", 1)[1].split()
-    return int(v[11]) / TCK, int(v[12]) / TCK, int(v[19])
-
-class Others:
-    """The share of the machine (all cores) that processes other than this
-    benchmark's daemons and driver used since it was made."""
-    def __init__(self):
-        self.pids = [int(p) for p in os.environ["OURS"].split()] + [os.getpid()]
-        self.m0, self.o0 = machine(), self._ours()
-
-    def _ours(self):
-        s = 0.0
-        for p in self.pids:
-            try:
-                u, st, _ = task_cpu("/proc/%d" % p)
-                s += u + st
-            except OSError:
-                pass
-        return s
-
-    def pct(self):
-        m1, o1 = machine(), self._ours()
-        total = m1[1] - self.m0[1]
-        busy = m1[0] - self.m0[0] - (o1 - self.o0)
-        return max(0.0, 100.0 * busy / total) if total > 0 else 0.0
-
 def proc_cpu(pid):
     """{"all": (utime, stime, starttime), tid: (...)}"""
     out = {"all": task_cpu("/proc/%d" % pid)}
@@ -239,13 +127,6 @@ def proc_cpu(pid):
         except OSError:
             pass
     return out
-
-def vm(pid, key):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return None
 
 def cmd_cpu(seconds, settle, ticket, *profile):
     seconds, settle = float(seconds), float(settle)
@@ -436,7 +317,9 @@ export GIT_HEAD=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
 export GIT_DIRTY=$(git -C "$ROOT" status --porcelain -- src 2>/dev/null | awk '{print $2}' | tr '\n' ' ')
 export VPX_VERSION=$(dpkg-query -W -f '${Version}' libvpx-dev 2>/dev/null || echo '?')
 read -r -d '' REPORT <<'PY' || true
-import json, os, re, statistics, textwrap
+import json, os, re, statistics
+
+from benchlib import wrap
 
 E = os.environ
 res = [json.loads(l) for l in open(E["RESULTS"])]
@@ -852,16 +735,6 @@ head = ["## Video calls", "",
 text.append("machine: %.0f%% busy over the run, %.1f%% steal; load %s -> %s" % (
     busy, steal, E["LOADAVG_START"], E["LOADAVG_END"]))
 
-def wrap(lines):
-    rr = []
-    for l in lines:
-        if l.startswith("|") or not l:
-            rr.append(l)
-        else:
-            ind = "  " if l.startswith("- ") else ""
-            rr += textwrap.wrap(l, 72, subsequent_indent=ind,
-                                break_on_hyphens=False, break_long_words=False)
-    return rr
 analysis = ["### Analysis", ""] + ana
 with open(os.path.join(E["WORK"], "section.md"), "w") as f:
     f.write("\n".join(wrap(head + out + analysis)).rstrip("\n") + "\n")
@@ -871,19 +744,7 @@ print("\n".join(text))
 PY
 "$PY" -c "$REPORT"
 if [ "$WRITE_DOC" = 1 ]; then
-  if [ ! -f "$DOC" ]; then
-    printf '# Benchmarks\n\nFigures measured by the scripts in tests/bench/;\neach section says how it was produced.\n' >"$DOC"
-  fi
-  tmp=$(mktemp)
-  awk -v sect="$WORK/section.md" '
-    BEGIN { while ((getline l < sect) > 0) text = text l "\n" }
-    /^## Video calls[[:space:]]*$/ { printf "%s", text; skip = 1; done = 1; next }
-    skip && /^## / { skip = 0; print "" }
-    !skip { print }
-    END { if (!done) printf "\n%s", text }
-  ' "$DOC" >"$tmp"
-  cat "$tmp" >"$DOC"
-  rm -f "$tmp"
+  bench_write_section "$DOC" "Video calls" "$WORK/section.md"
   say "updated $DOC"
 fi
 cp "$WORK/section.md" "${VIDEO_SECTION_OUT:-/dev/null}" 2>/dev/null || true

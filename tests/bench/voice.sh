@@ -29,6 +29,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tests/bench/lib.sh
+. "$ROOT/tests/bench/lib.sh"
 BUILD_ARG=${1:-build}
 if [ -n "${1:-}" ]; then BUILD=$(cd "$1" && pwd); else BUILD=$ROOT/build; fi
 DOC=$ROOT/docs/benchmarks.md
@@ -81,80 +83,11 @@ PID_A= PID_B= PAIR=
 #   cpu SECONDS CLK_TCK PID_A PID_B TICKET SRC_A SRC_B
 #   profile SECONDS TICKET SRC_A SRC_B CMD...   runs CMD during a call
 read -r -d '' DRIVER <<'PY' || true
-import json, os, select, socket, subprocess, sys, time
+import os, select, subprocess, sys, time
+
+from benchlib import Others, connect, emit, hang_up, stats, vm
 
 WORK = os.environ["WORK"]
-
-class Rpc:
-    """One JSON-RPC connection: requests answered in order, notifications
-    queued as they come between the answers."""
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.connect(path)
-        self.buf, self.notes, self.next_id = b"", [], 1
-
-    def _line(self, timeout):
-        end = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            left = max(0.0, end - time.monotonic())
-            if not select.select([self.s], [], [], left)[0]:
-                return None
-            chunk = self.s.recv(65536)
-            if not chunk:
-                raise ConnectionError("parleyd closed the API socket")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def call(self, method, params=None, check=True):
-        rid = self.next_id
-        self.next_id += 1
-        msg = {"jsonrpc": "2.0", "id": rid, "method": method}
-        if params is not None:
-            msg["params"] = params
-        self.s.sendall((json.dumps(msg) + "\n").encode())
-        while True:
-            m = self._line(10)
-            if m is None:
-                raise TimeoutError(method + ": no answer in 10 s")
-            if m.get("id") == rid:
-                if "error" in m:
-                    if check:
-                        raise RuntimeError("%s: %s" % (method, m["error"]))
-                    return None
-                return m["result"]
-            if "method" in m:
-                self.notes.append(m)
-
-    def event(self, timeout):
-        """The next notification, or None after timeout seconds."""
-        if self.notes:
-            return self.notes.pop(0)
-        end = time.monotonic() + timeout
-        while True:
-            m = self._line(max(0.0, end - time.monotonic()))
-            if m is None or "method" in m:
-                return m
-
-    def wait(self, name, call_id, timeout=15, state=None):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            e = self.event(end - time.monotonic())
-            if e is None:
-                break
-            p = e.get("params", {})
-            if e["method"] == name and p.get("call_id") == call_id and \
-                    (state is None or p.get("state") == state):
-                return e
-        raise TimeoutError("no %s %s for call %s" % (name, state or "", call_id))
-
-def connect():
-    a = Rpc(os.path.join(os.environ["PAIR"], "alice", "parleyd.sock"))
-    b = Rpc(os.path.join(os.environ["PAIR"], "bob", "parleyd.sock"))
-    ev = {"events": ["incoming-call", "call-state", "call-ended"]}
-    a.call("subscribe", ev)
-    b.call("subscribe", ev)
-    return a, b
 
 def start(a, b, ticket, src_a, src_b, transport="datagram"):
     """Alice calls bob, whose client answers as soon as it rings. Returns
@@ -204,53 +137,6 @@ def start(a, b, ticket, src_a, src_b, transport="datagram"):
                     t[side] = time.monotonic() - t0
     t["setup"] = max(t["flow_a"], t["flow_b"])
     return cid, t
-
-def hang_up(a, b, cid):
-    a.call("end_call", {"call_id": cid})
-    # Generous: through the relay the End may need retransmissions.
-    a.wait("call-ended", cid, timeout=30)
-    b.wait("call-ended", cid, timeout=30)
-
-def emit(obj):
-    with open(os.path.join(WORK, "results.jsonl"), "a") as f:
-        f.write(json.dumps(obj) + "\n")
-
-def stats(a, b, cid):
-    return (a.call("call_stats", {"call_id": cid}),
-            b.call("call_stats", {"call_id": cid}))
-
-def machine():
-    """(busy, total) CPU seconds of the whole machine so far, all cores."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:9]]
-    tck = int(os.environ["TCK"])
-    return (sum(v) - v[3] - v[4]) / tck, sum(v) / tck
-
-class Others:
-    """The share of the machine that processes other than this benchmark's
-    (the daemons, the relay, this driver) used since it was made: the
-    machine is shared, and a call measured while something else kept the
-    cores busy says little about parleyd."""
-    def __init__(self):
-        self.pids = [int(p) for p in os.environ["OURS"].split()] + [os.getpid()]
-        self.m0, self.o0 = machine(), self._ours()
-
-    def _ours(self):
-        tck, s = int(os.environ["TCK"]), 0.0
-        for p in self.pids:
-            try:
-                with open("/proc/%d/stat" % p) as f:
-                    v = f.read().rsplit(")", 1)[1].split()
-                s += (int(v[11]) + int(v[12])) / tck
-            except OSError:
-                pass
-        return s
-
-    def pct(self):
-        m1, o1 = machine(), self._ours()
-        total = m1[1] - self.m0[1]
-        busy = m1[0] - self.m0[0] - (o1 - self.o0)
-        return max(0.0, 100.0 * busy / total) if total > 0 else 0.0
 
 def cmd_setup(n, ticket, src_a, src_b):
     a, b = connect()
@@ -317,13 +203,6 @@ def proc_cpu(pid, tck):
         except OSError:
             pass
     return out
-
-def vm(pid, key):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return None
 
 def cmd_cpu(seconds, tck, pid_a, pid_b, ticket, src_a, src_b):
     seconds, tck = float(seconds), int(tck)
@@ -592,6 +471,8 @@ export LOADAVG_END=$(cut -d' ' -f1-3 /proc/loadavg)
 export STAT_START STAT_END=$(head -n1 /proc/stat)
 read -r -d '' REPORT <<'PY' || true
 import json, os, re, statistics
+
+from benchlib import wrap
 
 E = os.environ
 res = [json.loads(l) for l in open(E["RESULTS"])]
@@ -1173,17 +1054,6 @@ ana.append(
     "daemons' CPU does, so the ratios move by several tenths between "
     "runs; the seconds are the steadier comparison.")
 
-import textwrap
-def wrap(lines):
-    res = []
-    for l in lines:
-        if l.startswith("|") or not l:
-            res.append(l)
-        else:
-            ind = "  " if l.startswith("- ") else ""
-            res += textwrap.wrap(l, 72, subsequent_indent=ind,
-                                 break_on_hyphens=False, break_long_words=False)
-    return res
 with open(os.path.join(E["WORK"], "section.md"), "w") as f:
     f.write("\n".join(wrap(head + out + ["### Analysis", ""] + ana)) + "\n")
 print("\n".join(text))
@@ -1191,18 +1061,6 @@ PY
 "$PY" -c "$REPORT"
 
 if [ "$WRITE_DOC" = 1 ]; then
-  if [ ! -f "$DOC" ]; then
-    printf '# Benchmarks\n\nFigures measured by the scripts in tests/bench/;\neach section says how it was produced.\n' >"$DOC"
-  fi
-  tmp=$(mktemp)
-  awk -v sect="$WORK/section.md" '
-    BEGIN { while ((getline l < sect) > 0) text = text l "\n" }
-    /^## Voice calls[[:space:]]*$/ { printf "%s", text; skip = 1; done = 1; next }
-    skip && /^## / { skip = 0; print "" }
-    !skip { print }
-    END { if (!done) printf "\n%s", text }
-  ' "$DOC" >"$tmp"
-  cat "$tmp" >"$DOC"
-  rm -f "$tmp"
+  bench_write_section "$DOC" "Voice calls" "$WORK/section.md"
   say "updated $DOC"
 fi
