@@ -222,6 +222,7 @@ static int64_t media__decode_tick(call_media_t *m, int16_t *pcm, bool quiet) {
     break;
   case JITTER_CONCEAL:
   case JITTER_STRETCH:
+  case JITTER_DTX: /* after a DTX frame: Opus's comfort noise goes on */
     r = opus_codec_conceal(m->dec, pcm);
     break;
   }
