@@ -336,6 +336,7 @@ static int start_calls(daemon_t *d) {
     media_audio_processing_t ap = {
         mode[d->cfg.audio_aec], mode[d->cfg.audio_ns], mode[d->cfg.audio_agc]};
     media_mgr_set_audio_processing_defaults(d->media, &ap);
+    media_mgr_set_dtx(d->media, d->cfg.dtx);
   }
   d->calls = call_mgr_new(d->loop, d->store, d->identity.public_key, &opts,
                           &call_ops, d);

@@ -28,6 +28,11 @@
 #define MEDIA_REPORT_MS 500
 #define MEDIA_REDIAL_MS 1000
 #define MEDIA_LATENCIES 500 /* last 10 s of played frames */
+/* DTX frames sent at the start of each DTX run: the first tells the peer
+ * that the frames it will not get are silence, not loss (media/jitter.h);
+ * the second covers the first being lost, which would make the whole run
+ * (up to ~400 ms until Opus's next comfort-noise update) count as loss. */
+#define MEDIA_DTX_SENT 2
 
 typedef struct tx_pkt {
   uint32_t seq;
@@ -73,9 +78,11 @@ typedef struct call_media {
   bool threads_started;
   int open_handles;
   atomic_bool running, muted;
+  bool dtx; /* Opus DTX: silence sends next to nothing (set at start) */
   bool peer_muted;
   uv_mutex_t lock; /* guards play */
   play_stats_t play;
+  atomic_uint_fast64_t dtx_skipped; /* DTX frames not sent (capture) */
   /* Loop-side counters. */
   uint64_t frames_sent, bytes_sent, frames_received, bytes_received;
   uint64_t send_errors;
@@ -112,6 +119,7 @@ struct media_mgr {
   call_media_t *stopping; /* hung up, threads being joined */
   call_devices_t *call_devices;
   media_audio_processing_t ap_defaults;
+  bool dtx; /* for calls that start later */
 };
 
 static const link_ops_t media__link_ops;
@@ -151,6 +159,7 @@ static void media__capture_main(void *arg) {
   int16_t pcm[AUDIO_FRAME_SAMPLES];
   tx_pkt_t pkt;
   uint32_t seq = 0;
+  unsigned dtx_run = 0; /* DTX frames in a row so far */
   bool ended = false;
   media__realtime("capture");
   uint64_t next = time_mono_ns();
@@ -178,14 +187,32 @@ static void media__capture_main(void *arg) {
       media__ap_capture(m, pcm);
     if (atomic_load(&m->muted))
       memset(pcm, 0, sizeof(pcm));
+    /* DTX only for quiet frames. libopus (1.3, complexity 5) decides
+     * activity with SILK's VAD, which after about a second takes any
+     * steady sound for background noise: a -12 dBFS tone came out as
+     * comfort noise 20 dB down. Speech pauses, a quiet room and mute are
+     * below the threshold; a steady loud sound is sent as it is. */
+    if (m->dtx)
+      opus_codec_enc_set_dtx(m->enc, audio_rms_dbfs(pcm, AUDIO_FRAME_SAMPLES) <
+                                         AUDIO_QUIET_DBFS);
     int len = opus_codec_encode(m->enc, pcm, pkt.data, sizeof(pkt.data));
     if (len < 0) {
       LOG_WARN("media", "call %s: encode: %s", m->call_id,
                opus_codec_strerror(len));
       continue;
     }
+    /* Every frame takes its number, sent or not: the receiver's timeline
+     * runs on them. Past the first DTX frames of a run, a DTX frame says
+     * nothing the peer does not know (its decoder goes on with comfort
+     * noise by itself), so it is not sent; Opus's periodic comfort-noise
+     * updates are normal packets and go out. */
     pkt.seq = seq++;
     pkt.len = (uint16_t)len;
+    dtx_run = m->dtx && opus_codec_packet_is_dtx((size_t)len) ? dtx_run + 1 : 0;
+    if (dtx_run > MEDIA_DTX_SENT) {
+      atomic_fetch_add(&m->dtx_skipped, 1);
+      continue;
+    }
     ring_push(m->tx, &pkt);
     uv_async_send(&m->tx_async);
   }
@@ -222,6 +249,7 @@ static int64_t media__decode_tick(call_media_t *m, int16_t *pcm, bool quiet) {
     break;
   case JITTER_CONCEAL:
   case JITTER_STRETCH:
+  case JITTER_DTX: /* after a DTX frame: Opus's comfort noise goes on */
     r = opus_codec_conceal(m->dec, pcm);
     break;
   }
@@ -420,9 +448,18 @@ static json_t *media__stats_json(call_media_t *m) {
       "opus_fec_loss_percent", (json_int_t)opus_codec_enc_loss(m->enc),
       "latency_p50_ms", p50 / 1000.0, "latency_p99_ms", p99 / 1000.0,
       "played_level_dbfs", (json_int_t)p.level_dbfs);
-  if (o)
+  if (o) {
     json_object_set_new(o, "frames_send_failed",
                         json_integer((json_int_t)m->send_errors));
+    json_object_set_new(o, "bytes_sent",
+                        json_integer((json_int_t)m->bytes_sent));
+    json_object_set_new(o, "bytes_received",
+                        json_integer((json_int_t)m->bytes_received));
+    json_object_set_new(o, "dtx", json_boolean(m->dtx));
+    json_object_set_new(o, "frames_dtx_skipped",
+                        json_integer((json_int_t)atomic_load(&m->dtx_skipped)));
+    json_object_set_new(o, "frames_dtx", json_integer((json_int_t)p.jb.dtx));
+  }
   if (o && m->link)
     json_object_set_new(
         o, "frames_malformed",
@@ -787,6 +824,7 @@ int media_mgr_start(media_mgr_t *mm, const call_info_t *ci,
   uv_mutex_init(&m->lock);
   opus_codec_config_t oc = opus_codec_config_default();
   oc.bitrate = OPUS_CODEC_MAX_BITRATE;
+  oc.dtx = m->dtx = mm->dtx;
   oc.mode =
       ci->audio_codec == AUDIO_CODEC_OPUS24K ? OPUS_CODEC_24K : OPUS_CODEC_48K;
   m->enc = opus_codec_enc_new(&oc);
@@ -844,6 +882,10 @@ static void media__remove(media_mgr_t *mm, const char *call_id, bool wait) {
 
 void media_mgr_stop(media_mgr_t *mm, const char *call_id) {
   media__remove(mm, call_id, false);
+}
+
+void media_mgr_set_dtx(media_mgr_t *mm, bool on) {
+  mm->dtx = on;
 }
 
 int media_mgr_set_mute(media_mgr_t *mm, const char *call_id, bool muted) {
@@ -995,6 +1037,7 @@ media_mgr_t *media_mgr_new(uv_loop_t *loop, quic_endpoint_t *ep,
   strcpy(mm->vsink, "null");
   mm->ap_defaults =
       (media_audio_processing_t){MEDIA_AP_AUTO, MEDIA_AP_AUTO, MEDIA_AP_AUTO};
+  mm->dtx = true;
   apidev_register();
   mm->links = link_listener_new(ep, me);
   if (!mm->links) {

@@ -94,8 +94,15 @@ void media_mgr_stop(media_mgr_t *mm, const char *call_id);
 int media_mgr_send_audio(media_mgr_t *mm, const char *call_id,
                          const int16_t *pcm);
 
-/* Mute: the capture sends silence (still frames: the peer knows the call
- * is alive) and tells the peer. Returns 0 or -ENOENT. */
+/* Opus DTX for calls that start later (on at first; the config's `dtx`).
+ * With DTX, silence is sent as Opus's comfort-noise updates (one packet
+ * about every 400 ms) and the first frames of each DTX run, the other
+ * frames' sequence numbers left unused (see docs/protocol.md). */
+void media_mgr_set_dtx(media_mgr_t *mm, bool on);
+
+/* Mute: the capture sends silence (with DTX, Opus's periodic comfort-noise
+ * updates: the peer still gets packets and knows the call is alive) and
+ * tells the peer. Returns 0 or -ENOENT. */
 int media_mgr_set_mute(media_mgr_t *mm, const char *call_id, bool muted);
 
 /* Audio processing on the capture path (media/audioproc.h): echo

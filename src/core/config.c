@@ -31,7 +31,9 @@ static const char config__template[] =
     "# frames from the API) | on | off:\n"
     "# aec = auto\n"
     "# ns = auto\n"
-    "# agc = auto\n";
+    "# agc = auto\n"
+    "# Opus DTX: silence in calls sends next to nothing: on | off\n"
+    "# dtx = on\n";
 
 static int config__err(char *err, size_t size, const char *fmt, const char *a) {
   if (err)
@@ -69,6 +71,7 @@ int config_defaults(parley_config_t *cfg, char *err, size_t err_size) {
   cfg->log_level = LOG_LEVEL_INFO;
   cfg->ring_timeout_ms = 45000;
   cfg->offers_per_minute = 6;
+  cfg->dtx = 1;
   return 0;
 }
 
@@ -161,6 +164,13 @@ int config_set(parley_config_t *cfg, const char *key, const char *value,
                          "'%s'",
                          value);
     cfg->ring_timeout_ms = (unsigned)(v * 1000);
+    return 0;
+  }
+  if (strcmp(key, "dtx") == 0) {
+    if (strcmp(value, "on") && strcmp(value, "off"))
+      return config__err(err, err_size, "dtx must be on or off, not '%s'",
+                         value);
+    cfg->dtx = strcmp(value, "on") == 0;
     return 0;
   }
   if (strcmp(key, "offers_per_minute") == 0) {

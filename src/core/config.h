@@ -39,6 +39,7 @@ typedef struct parley_config {
   /* Audio processing defaults for new calls: aec, ns, agc = auto | on |
    * off (auto: on when capturing from a microphone). */
   enum config_switch audio_aec, audio_ns, audio_agc;
+  int dtx; /* dtx = on | off: Opus DTX in new calls (default on) */
 } parley_config_t;
 
 /* Fills defaults from the environment (XDG_CONFIG_HOME, XDG_DATA_HOME, HOME).

@@ -23,6 +23,8 @@ struct jitter {
   bool started;         /* playing: `next` is the next frame's turn */
   uint64_t next;        /* next to play (or, before start, lowest held) */
   uint64_t last_ts;     /* capture time of the last frame played, or 0 */
+  bool in_dtx;          /* the last frame played was a DTX frame: a missing
+                           frame is a DTX gap, not a loss */
   unsigned late_run;    /* late frames in a row */
   int64_t excess_since; /* when the delay first exceeded target + a frame */
   bool excess;
@@ -49,6 +51,7 @@ static enum jitter_kind jitter__out(jitter_t *j, jitter_out_t *out,
 static unsigned jitter__lower_bound(const int64_t *v, unsigned n, int64_t x);
 static void jitter__turn(jitter_t *j, bool lost);
 static void jitter__retarget(jitter_t *j);
+static bool jitter__is_dtx(const jitter_slot_t *s);
 
 jitter_config_t jitter_config_default(void) {
   jitter_config_t c = {
@@ -186,17 +189,25 @@ enum jitter_kind jitter_pop(jitter_t *j, int64_t now_us, bool quiet,
   }
   jitter_slot_t *cur = jitter__held(j, j->next);
   jitter_slot_t *after = jitter__held(j, j->next + 1);
-  if (j->excess && cur && after &&
+  /* A frame is dropped only if the next one is here to take its place; a
+   * DTX gap's turn is silence whatever follows it. */
+  bool gap = !cur && j->in_dtx;
+  if (j->excess && ((cur && after) || gap) &&
       now_us - j->excess_since >= j->cfg.shrink_hold_us &&
-      (quiet || cur->len <= JITTER_DTX_MAX_LEN ||
+      (quiet || gap || jitter__is_dtx(cur) ||
        now_us - j->excess_since >= j->cfg.force_shrink_us)) {
-    cur->present = false;
-    j->last_ts = cur->timestamp_us;
+    if (cur) {
+      cur->present = false;
+      j->last_ts = cur->timestamp_us;
+      j->in_dtx = jitter__is_dtx(cur);
+    } else if (j->last_ts) {
+      j->last_ts += JITTER_FRAME_US;
+    }
     j->next++;
     j->st.shrunk++;
     delay -= frame;
     j->st.delay_us = out->delay_us = delay;
-    cur = after;
+    cur = jitter__held(j, j->next);
     after = jitter__held(j, j->next + 1);
   }
 
@@ -206,12 +217,18 @@ enum jitter_kind jitter_pop(jitter_t *j, int64_t now_us, bool quiet,
     return jitter__out(j, out, JITTER_STRETCH, j->next, NULL);
   }
   uint64_t n = j->next++;
-  jitter__turn(j, !cur);
   if (cur) {
+    jitter__turn(j, false);
     cur->present = false;
+    j->in_dtx = jitter__is_dtx(cur);
     j->st.played++;
     return jitter__out(j, out, JITTER_FRAME, n, cur);
   }
+  if (j->in_dtx) { /* not sent: neither a turn of the loss window nor lost */
+    j->st.dtx++;
+    return jitter__out(j, out, JITTER_DTX, n, NULL);
+  }
+  jitter__turn(j, true);
   j->st.lost++;
   if (after) {
     j->st.recovered_fec++;
@@ -239,6 +256,7 @@ static void jitter__restart(jitter_t *j) {
   j->started = false;
   j->top = j->next = 0;
   j->last_ts = 0;
+  j->in_dtx = false;
   j->late_run = 0;
   j->excess = false;
   j->r_n = j->r_pos = 0;
@@ -317,6 +335,11 @@ static void jitter__retarget(jitter_t *j) {
   j->st.target_us = target;
   j->st.fec_lookahead = fec;
   j->st.loss_permille = j->t_n ? j->t_lost * 1000 / j->t_n : 0;
+}
+
+/* Opus DTX frames are 1-2 bytes; an empty frame carries no more. */
+static bool jitter__is_dtx(const jitter_slot_t *s) {
+  return s->len <= JITTER_DTX_MAX_LEN;
 }
 
 static jitter_slot_t *jitter__held(jitter_t *j, uint64_t ext) {

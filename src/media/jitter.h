@@ -9,13 +9,27 @@
  * or Opus concealment. One thread at a time (the decoder thread).
  *
  * Sequencing: the sender numbers every 20 ms frame, DTX frames included, so
- * sequence n is due n x 20 ms after sequence 0; a frame the sender did not
- * send looks lost. (So a sender numbers frames at capture: a frame its own
- * ring dropped must still use up its number.) Frames are reordered by
- * sequence; duplicates and frames arriving after their turn ("late") are
- * counted and dropped. A jump of more than JITTER_RESYNC frames, or
- * JITTER_RESYNC_LATE late frames in a row (the sender's timeline moved),
- * restarts the buffer from the current frame.
+ * sequence n is due n x 20 ms after sequence 0. (So a sender numbers frames
+ * at capture: a frame its own ring dropped, or a DTX frame it chose not to
+ * send, must still use up its number.) Frames are reordered by sequence;
+ * duplicates and frames arriving after their turn ("late") are counted and
+ * dropped. A jump of more than JITTER_RESYNC frames, or JITTER_RESYNC_LATE
+ * late frames in a row (the sender's timeline moved), restarts the buffer
+ * from the current frame.
+ *
+ * DTX gaps: during silence an Opus sender with DTX sends the first DTX
+ * frames of a run (1-2 bytes: "DTX from here") and then nothing but Opus's
+ * own comfort-noise updates (a normal packet about every 400 ms) until the
+ * talker resumes. So a frame missing at its turn is lost if the last frame
+ * played before it was a normal one, but DTX silence (JITTER_DTX) if it was
+ * a DTX frame: the decoder conceals it, which after a DTX frame continues
+ * the comfort noise, and it counts as neither lost nor played -- the loss
+ * the receiver reports stays the loss of frames the sender sent. No FEC is
+ * tried for it (a frame the sender did not send has no FEC data in the next
+ * one). The sequence numbers keep time through the gap, so the estimator
+ * sees no jitter in it and the talker resumes at the same delay. A DTX
+ * frame lost in the network makes the gap after it look lost, which is why
+ * a sender sends more than one at the start of a run.
  *
  * Estimator: each arrival gives the frame's relative transit
  *     r = arrival_us - sequence x 20000,
@@ -50,6 +64,8 @@
  *    shrink_hold (500 ms), the next frame is dropped unseen -- but only when
  *    the caller says the audio just played was quiet or the frame is a DTX
  *    frame, unless the excess has lasted force_shrink (4 s) without a pause.
+ *    In a DTX gap the turn of a frame the sender did not send is skipped
+ *    instead: silence, so nothing is dropped at all.
  * So the delay settles in [target, target + 20 ms + hysteresis): the
  * smallest whole-frame delay the jitter allows. Where in that band depends
  * on the phase of the caller's ticks against the arrivals (10 ms above the
@@ -60,7 +76,9 @@
  *
  * Counts: received = unique frames inserted (late ones included);
  * lost = recovered_fec + concealed = frames missing at their turn (a frame
- * that turns up later is also counted late).
+ * that turns up later is also counted late), DTX gaps excepted: those turns
+ * count as dtx (or as shrunk, if skipped). The loss window of the FEC
+ * lookahead and loss_permille leave DTX turns out too.
  */
 #ifndef PARLEY_MEDIA_JITTER_H
 #define PARLEY_MEDIA_JITTER_H
@@ -97,14 +115,16 @@ enum jitter_kind {
                          decode data/len (frame seq + 1) with FEC */
   JITTER_CONCEAL = 3, /* frame `seq` is lost: conceal (PLC) */
   JITTER_STRETCH = 4, /* growing the delay: conceal (PLC); nothing lost */
+  JITTER_DTX = 5,     /* frame `seq` was not sent (DTX gap): conceal, which
+                         continues the comfort noise; nothing lost */
 };
 
 typedef struct jitter_out {
   enum jitter_kind kind;
   uint32_t seq;          /* the frame this tick stands for */
   uint64_t timestamp_us; /* its capture time: exact for JITTER_FRAME,
-                            estimated from neighbours for FEC and CONCEAL
-                            (0 if none), 0 for WAIT and STRETCH */
+                            estimated from neighbours for FEC, CONCEAL and
+                            DTX (0 if none), 0 for WAIT and STRETCH */
   const uint8_t *data;   /* FRAME, FEC: valid until the next insert/pop */
   size_t len;
   int64_t delay_us; /* the buffer's delay at this tick */
@@ -116,7 +136,10 @@ typedef struct jitter_stats {
   uint64_t lost;   /* = recovered_fec + concealed */
   uint64_t recovered_fec, concealed;
   uint64_t stretched;     /* concealed frames inserted to grow the delay */
-  uint64_t shrunk;        /* frames dropped to shrink it */
+  uint64_t shrunk;        /* frames dropped (or DTX turns skipped) to
+                             shrink it */
+  uint64_t dtx;           /* turns of frames the sender did not send (DTX
+                             gaps), concealed; not lost */
   uint64_t resets;        /* restarts after a sequence jump */
   int64_t delay_us;       /* at the last tick */
   int64_t target_us;      /* current target (FEC frame included) */

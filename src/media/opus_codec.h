@@ -63,9 +63,11 @@ void opus_codec_enc_free(opus_codec_enc_t *e);
 
 /* Encodes one frame of 960 samples into out (room for
  * OPUS_CODEC_MAX_PACKET bytes is always enough). Returns the packet length,
- * which is 1 or 2 bytes while DTX suppresses silence (such a packet is
- * still worth sending: it keeps the stream alive and tells the peer to
- * play comfort noise), or a negative libopus error. Encoder thread. */
+ * which is 1 or 2 bytes while DTX suppresses silence (decoding such a
+ * packet is the same as concealing a lost one: the comfort noise goes on;
+ * the first of a run tells the peer that silence starts, the rest need not
+ * be sent -- see call/media.c), or a negative libopus error. Encoder
+ * thread. */
 int opus_codec_encode(opus_codec_enc_t *e, const int16_t *pcm, uint8_t *out,
                       size_t out_size);
 

@@ -2,11 +2,13 @@
  * loopback (directly, or through parley-relay for loss and delay); each
  * sends speech from a WAV file and records what it hears to a WAV file.
  * The test aligns what was heard with what was sent and measures how well
- * they match, on both media transports; it also checks mute by level.
+ * they match, on both media transports; it also checks mute by level, and
+ * with Opus DTX (and without) what a long silence costs the sender.
  * Speech comes from espeak-ng; without it these tests skip, visibly. */
 #include "testsupport.h"
 
 #include "device/device.h"
+#include "device/wavfile.h"
 #include "media/audio.h"
 
 #include <errno.h>
@@ -68,27 +70,28 @@ static bool make_speech(const char *path, const char *text) {
  * a call (it grows by concealing a frame and shrinks by dropping one, up to
  * its 200 ms maximum), which a single global lag would count as a
  * mismatch. */
-static double speech_correlation(const pcm_t *ref, const pcm_t *heard) {
+static double window_align(const pcm_t *ref, size_t at, size_t w,
+                           const pcm_t *heard, size_t lag, size_t *own_lag);
+
+static double speech_correlation(const pcm_t *ref, const pcm_t *heard,
+                                 size_t *lag_out) {
   size_t lag;
   double corr;
   assert_int_equal(
       audio_align(ref->s, ref->n, heard->s, heard->n, 48000 * 2, &lag, &corr),
       0);
-  const size_t w = 24000, slack = 48 * 250;
+  if (lag_out)
+    *lag_out = lag;
+  const size_t w = 24000;
   double sum = 0;
   int windows = 0;
   for (size_t at = 0; at + w <= ref->n; at += w) {
     if (audio_rms_dbfs(ref->s + at, w) < -40)
       continue;
-    size_t lo = lag + at > slack ? lag + at - slack : 0;
-    if (lo + w > heard->n)
+    size_t own;
+    double c = window_align(ref, at, w, heard, lag, &own);
+    if (c < 0)
       break;
-    size_t span = heard->n - lo < w + 2 * slack ? heard->n - lo : w + 2 * slack;
-    size_t local;
-    double c = 0;
-    if (audio_align(ref->s + at, w, heard->s + lo, span, span - w, &local,
-                    &c) != 0)
-      c = 0;
     sum += c;
     windows++;
   }
@@ -96,6 +99,25 @@ static double speech_correlation(const pcm_t *ref, const pcm_t *heard) {
   printf("  global lag %.1f ms (corr %.3f), %d speech windows\n", lag / 48.0,
          corr, windows);
   return sum / windows;
+}
+
+/* ref[at, at + w) aligned on its own within +-250 ms of where lag puts it
+ * in heard: its correlation there (0 if none) and its own lag; -1 if heard
+ * ends first. */
+static double window_align(const pcm_t *ref, size_t at, size_t w,
+                           const pcm_t *heard, size_t lag, size_t *own_lag) {
+  const size_t slack = 48 * 250;
+  size_t lo = lag + at > slack ? lag + at - slack : 0;
+  if (lo + w > heard->n)
+    return -1;
+  size_t span = heard->n - lo < w + 2 * slack ? heard->n - lo : w + 2 * slack;
+  size_t local = 0;
+  double c = 0;
+  if (audio_align(ref->s + at, w, heard->s + lo, span, span - w, &local, &c) !=
+      0)
+    c = 0;
+  *own_lag = lo + local - at;
+  return c;
 }
 
 /* ---- calls ---- */
@@ -140,9 +162,27 @@ static char *tickets(fixture_t *f) {
 /* The audio codec start_call offers (NULL: the default, Opus48k). */
 static const char *g_codec;
 
+/* What A has sent at one moment of the call (ms since it went active). */
+typedef struct send_sample {
+  int64_t t_ms;
+  long long frames, bytes;
+} send_sample_t;
+
+#define MAX_SAMPLES 200
+
 typedef struct call_result {
   json_t *stats_a, *stats_b;
+  bool sample; /* fill samples[] with A's call_stats every 50 ms */
+  send_sample_t samples[MAX_SAMPLES];
+  size_t n_samples;
 } call_result_t;
+
+/* An integer of call_stats, which must be there. */
+static json_int_t stat_int(const json_t *stats, const char *key) {
+  const json_t *v = json_object_get(stats, key);
+  assert_true(json_is_integer(v));
+  return json_integer_value(v);
+}
 
 /* A calls B; each sends its file and records what it hears; the call lasts
  * CALL_SECONDS; mute_at > 0 mutes A from mute_at to mute_at + 3 s. */
@@ -183,6 +223,17 @@ static void run_call(fixture_t *f, const char *transport, const char *src_a,
         ca, "toggle_mute", json_pack("{s:s, s:b}", "call_id", id, "muted", 0)));
   }
   int64_t left = CALL_SECONDS * 1000 - (ts_now_ms() - t0);
+  while (res->sample && left > 0 && res->n_samples < MAX_SAMPLES) {
+    json_t *st =
+        ts_rpc_call_ok(ca, "call_stats", json_pack("{s:s}", "call_id", id));
+    res->samples[res->n_samples++] =
+        (send_sample_t){ts_now_ms() - t0,
+                        json_integer_value(json_object_get(st, "frames_sent")),
+                        json_integer_value(json_object_get(st, "bytes_sent"))};
+    json_decref(st);
+    ts_sleep_ms(50);
+    left = CALL_SECONDS * 1000 - (ts_now_ms() - t0);
+  }
   if (left > 0)
     ts_sleep_ms((int)left);
   res->stats_a =
@@ -234,7 +285,7 @@ static void voice_call(void **state, const char *transport,
   char src_a[1024], src_b[1024];
   snprintf(src_a, sizeof(src_a), "file:%s", wa);
   snprintf(src_b, sizeof(src_b), "file:%s", wb);
-  call_result_t res;
+  call_result_t res = {0};
   run_call(f, transport, src_a, src_b, 0, &res);
 
   pcm_t ref_a, ref_b, heard_a, heard_b;
@@ -244,8 +295,8 @@ static void voice_call(void **state, const char *transport,
   assert_int_equal(load_wav(wb, &ref_b), 0);
   assert_int_equal(load_wav(hb, &heard_b), 0);
   assert_int_equal(load_wav(ha, &heard_a), 0);
-  double c_ab = speech_correlation(&ref_a, &heard_b);
-  double c_ba = speech_correlation(&ref_b, &heard_a);
+  double c_ab = speech_correlation(&ref_a, &heard_b, NULL);
+  double c_ba = speech_correlation(&ref_b, &heard_a, NULL);
   printf("  %s%s: A->B correlation %.3f, B->A %.3f (need >= %.2f)\n", transport,
          relay_opts ? " via relay" : "", c_ab, c_ba, min_corr);
   assert_true(c_ab >= min_corr);
@@ -298,8 +349,16 @@ static void test_stream_impaired(void **state) {
 static void test_mute(void **state) {
   fixture_t *f = *state;
   start_daemons(f);
-  call_result_t res;
+  call_result_t res = {0};
   run_call(f, "datagram", "tone:440:-12", "null", 3, &res);
+  /* Muted, A sent silence as DTX: B's jitter buffer played DTX turns
+   * (a steady tone alone never goes DTX: see media.c), and lost nothing. */
+  json_int_t dtx = stat_int(res.stats_b, "frames_dtx");
+  json_int_t conc = stat_int(res.stats_b, "frames_concealed");
+  printf("  B: %lld DTX turns, %lld concealed\n", (long long)dtx,
+         (long long)conc);
+  assert_true(dtx > 50);
+  assert_true(conc <= 2);
   json_decref(res.stats_a);
   json_decref(res.stats_b);
   pcm_t heard;
@@ -319,6 +378,159 @@ static void test_mute(void **state) {
   assert_true(after > -25);
   free(heard.s);
   free(hb);
+}
+
+/* ---- DTX: silence costs next to nothing ---- */
+
+/* A's source: 2.5 s of speech, 4 s of digital silence, 3 s of speech. */
+#define DTX_SPEECH1_MS 2500
+#define DTX_SILENCE_MS 4000
+#define DTX_SPEECH2_MS 3000
+
+static void write_wav(const char *path, const pcm_t *p) {
+  audio_sink_t *sink;
+  char err[256];
+  assert_int_equal(wav_sink_open(path, &sink, err, sizeof(err)), 0);
+  for (size_t at = 0; at + AUDIO_FRAME_SAMPLES <= p->n;
+       at += AUDIO_FRAME_SAMPLES)
+    assert_int_equal(audio_sink_write(sink, p->s + at), 0);
+  assert_int_equal(audio_sink_close(sink), 0);
+}
+
+/* Frames and bytes A sent per second between from_ms and to_ms (after
+ * the call went active), from the samples. */
+static void send_rate(const call_result_t *res, int64_t from_ms, int64_t to_ms,
+                      double *frames, double *bytes) {
+  const send_sample_t *a = NULL, *b = NULL;
+  for (size_t i = 0; i < res->n_samples; i++) {
+    if (!a && res->samples[i].t_ms >= from_ms)
+      a = &res->samples[i];
+    if (res->samples[i].t_ms <= to_ms)
+      b = &res->samples[i];
+  }
+  assert_non_null(a);
+  assert_non_null(b);
+  assert_true(b->t_ms - a->t_ms >= (to_ms - from_ms) / 2);
+  double secs = (double)(b->t_ms - a->t_ms) / 1000.0;
+  *frames = (double)(b->frames - a->frames) / secs;
+  *bytes = (double)(b->bytes - a->bytes) / secs;
+}
+
+/* The latency B measured with DTX off (test_dtx_off runs first), to hold
+ * the DTX call to it; -1 if not measured. */
+static double g_p50_without_dtx = -1;
+
+/* A sends speech, a long silence and speech again. What is sent in the
+ * silence (after Opus's 200 ms hangover) is compared with the speech
+ * before it; what B heard must be the speech, silence in between, and the
+ * second sentence must play at the delay of the first. */
+static void dtx_call(void **state, bool dtx) {
+  fixture_t *f = *state;
+  char *speech = ts_path(f->dir, "speech.wav"), *wa = ts_path(f->dir, "a.wav");
+  if (!make_speech(speech, "Hello Bob, this is Alice calling from parley. "
+                           "The quick brown fox jumps over the lazy dog.")) {
+    printf("SKIP: espeak-ng is not available to make speech\n");
+    skip();
+  }
+  pcm_t sp, ref;
+  assert_int_equal(load_wav(speech, &sp), 0);
+  const size_t ms = 48, n1 = DTX_SPEECH1_MS * ms, gap = DTX_SILENCE_MS * ms,
+               n2 = DTX_SPEECH2_MS * ms;
+  assert_true(sp.n >= n2);
+  ref.n = n1 + gap + n2;
+  ref.s = calloc(ref.n, sizeof(int16_t));
+  memcpy(ref.s, sp.s, n1 * sizeof(int16_t));
+  memcpy(ref.s + n1 + gap, sp.s, n2 * sizeof(int16_t));
+  write_wav(wa, &ref);
+
+  assert_int_equal(ts_daemon_pair_start_config(f->dir, &f->a, &f->b,
+                                               dtx ? NULL : "dtx = off\n"),
+                   0);
+  char src_a[1024];
+  snprintf(src_a, sizeof(src_a), "file:%s", wa);
+  call_result_t res = {.sample = true};
+  run_call(f, "datagram", src_a, "null", 0, &res);
+
+  /* Speech: 0.4..2.2 s; silence: from 0.8 s after it began (the hangover,
+   * and slack for when A's capture started) to 0.5 s before it ends. */
+  double sp_frames, sp_bytes, si_frames, si_bytes;
+  send_rate(&res, 400, 2200, &sp_frames, &sp_bytes);
+  send_rate(&res, DTX_SPEECH1_MS + 800, DTX_SPEECH1_MS + DTX_SILENCE_MS - 500,
+            &si_frames, &si_bytes);
+  const json_t *sa = res.stats_a, *sb = res.stats_b;
+  double p50 = json_real_value(json_object_get(sb, "latency_p50_ms"));
+  printf("  DTX %s: A sent %.1f frames/s, %.0f B/s in speech; %.1f frames/s, "
+         "%.0f B/s in silence (%.1f%% of the frames, %.1f%% of the bytes); "
+         "A skipped %lld DTX frames; B: %lld DTX turns, %lld concealed, "
+         "%lld FEC, latency p50 %.1f ms\n",
+         dtx ? "on" : "off", sp_frames, sp_bytes, si_frames, si_bytes,
+         100 * si_frames / sp_frames, 100 * si_bytes / sp_bytes,
+         (long long)stat_int(sa, "frames_dtx_skipped"),
+         (long long)stat_int(sb, "frames_dtx"),
+         (long long)stat_int(sb, "frames_concealed"),
+         (long long)stat_int(sb, "frames_recovered_fec"), p50);
+  assert_true(sp_frames > 40);
+  assert_true(json_is_true(json_object_get(sa, "dtx")) == dtx);
+  if (dtx) {
+    assert_true(si_frames < 0.2 * sp_frames);
+    assert_true(si_bytes < 0.2 * sp_bytes);
+    assert_true(stat_int(sa, "frames_dtx_skipped") > 100);
+    assert_true(stat_int(sb, "frames_dtx") > 100);
+  } else {
+    assert_true(si_frames > 0.9 * sp_frames);
+    assert_int_equal(stat_int(sa, "frames_dtx_skipped"), 0);
+    assert_int_equal(stat_int(sb, "frames_dtx"), 0);
+  }
+  /* Clean loopback: nothing lost, the gaps included. */
+  assert_true(stat_int(sb, "frames_concealed") <= 2);
+  assert_true(json_real_value(json_object_get(sb, "loss_percent")) < 1);
+
+  pcm_t heard;
+  char *hb = ts_path(f->dir, "b_heard.wav");
+  assert_int_equal(load_wav(hb, &heard), 0);
+  size_t lag;
+  double c = speech_correlation(&ref, &heard, &lag);
+  /* The last half second before the silence and the first after it: the
+   * talker resumes at the delay it had. Had the gap counted as jitter, the
+   * delay would jump by up to the buffer's 200 ms; one frame (20 ms) of
+   * slack is left for a stretch from a busy machine, which can happen
+   * anywhere. */
+  size_t lag1, lag2, w = 500 * ms;
+  double c1 = window_align(&ref, n1 - w, w, &heard, lag, &lag1);
+  double c2 = window_align(&ref, n1 + gap, w, &heard, lag, &lag2);
+  double quiet =
+      audio_rms_dbfs(heard.s + lag1 + n1 + 500 * ms, gap - 1000 * ms);
+  printf("  B heard: correlation %.3f; speech before the silence at %.1f ms "
+         "(%.3f), after it at %.1f ms (%.3f); %.1f dBFS in the silence\n",
+         c, lag1 / 48.0, c1, lag2 / 48.0, c2, quiet);
+  assert_true(c >= 0.9);
+  assert_true(c1 >= 0.8 && c2 >= 0.8);
+  assert_true(lag2 <= lag1 + 22 * ms);
+  assert_true(quiet < -60);
+  /* Latency within a frame of the call without DTX (plus slack for the
+   * machine's load, which moves a call's delay by a frame at times). */
+  if (dtx && g_p50_without_dtx >= 0)
+    assert_true(p50 <= g_p50_without_dtx + 25);
+  if (!dtx)
+    g_p50_without_dtx = p50;
+
+  json_decref(res.stats_a);
+  json_decref(res.stats_b);
+  free(sp.s);
+  free(ref.s);
+  free(heard.s);
+  free(hb);
+  free(speech);
+  free(wa);
+}
+
+static void test_dtx_off(void **state) {
+  dtx_call(state, false);
+}
+
+/* DTX is on by default (no config). */
+static void test_dtx_silence(void **state) {
+  dtx_call(state, true);
 }
 
 /* The API as both ends: a client feeds A's microphone with a 600 Hz tone
@@ -417,6 +629,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_datagram_impaired, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stream_impaired, setup, teardown),
       cmocka_unit_test_setup_teardown(test_mute, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_dtx_off, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_dtx_silence, setup, teardown),
       cmocka_unit_test_setup_teardown(test_api_audio, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

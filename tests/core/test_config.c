@@ -33,6 +33,7 @@ static void test_defaults(void **state) {
   assert_string_equal(cfg.config_path, "/x/conf/parley/parleyd.conf");
   assert_string_equal(cfg.data_dir, "/x/data/parley");
   assert_string_equal(cfg.listen, "0.0.0.0:7760");
+  assert_int_equal(cfg.dtx, 1); /* DTX on unless turned off */
 
   unsetenv("XDG_CONFIG_HOME");
   unsetenv("XDG_DATA_HOME");
@@ -58,7 +59,8 @@ static void test_file(void **state) {
                              "ring_timeout = 1.5\n"
                              "offers_per_minute = 20\n"
                              "aec = off\n"
-                             "ns = on\n",
+                             "ns = on\n"
+                             "dtx = off\n",
                              err, sizeof(err)),
                    0);
   assert_string_equal(cfg.listen, "[::1]:5001");
@@ -71,6 +73,7 @@ static void test_file(void **state) {
   assert_int_equal(cfg.audio_aec, CONFIG_OFF);
   assert_int_equal(cfg.audio_ns, CONFIG_ON);
   assert_int_equal(cfg.audio_agc, CONFIG_AUTO);
+  assert_int_equal(cfg.dtx, 0);
 }
 
 static void test_file_errors(void **state) {
@@ -90,6 +93,7 @@ static void test_file_errors(void **state) {
       {"offers_per_minute = -1\n", "test.conf:1: offers_per_minute"},
       {"aec = yes\n", "test.conf:1: aec must be auto, on or off"},
       {"agc=\n", "test.conf:1: agc must be auto, on or off"},
+      {"dtx = auto\n", "test.conf:1: dtx must be on or off"},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     parley_config_t cfg;

@@ -86,7 +86,7 @@ typedef struct play {
   bool has_end;
   uint32_t end_seq; /* stop once this frame's turn has come */
   /* Results. */
-  uint64_t kinds[5];
+  uint64_t kinds[6];
   uint64_t late_at_measure, frames_at_measure;
   double delay_sum, delay_max;
   size_t delay_n;
@@ -154,7 +154,8 @@ static void play_run(jitter_t *j, const pkt_t *p, size_t np, play_t *pl) {
     }
     if (kind == JITTER_FRAME)
       assert_true(out.timestamp_us == (uint64_t)out.seq * 20000 + 1000000);
-    if (kind == JITTER_FRAME || kind == JITTER_FEC || kind == JITTER_CONCEAL) {
+    if (kind == JITTER_FRAME || kind == JITTER_FEC || kind == JITTER_CONCEAL ||
+        kind == JITTER_DTX) {
       if (pl->any)
         assert_true((int32_t)(out.seq - pl->last_seq) > 0); /* in order */
       pl->last_seq = out.seq;
@@ -189,17 +190,19 @@ static void check_counts(const play_t *pl) {
     print_message(
         "  stats: received %llu late %llu dup %llu played %llu "
         "lost %llu fec %llu concealed %llu stretched %llu shrunk "
-        "%llu resets %llu\n",
+        "%llu dtx %llu resets %llu\n",
         (unsigned long long)s->received, (unsigned long long)s->late,
         (unsigned long long)s->duplicate, (unsigned long long)s->played,
         (unsigned long long)s->lost, (unsigned long long)s->recovered_fec,
         (unsigned long long)s->concealed, (unsigned long long)s->stretched,
-        (unsigned long long)s->shrunk, (unsigned long long)s->resets);
+        (unsigned long long)s->shrunk, (unsigned long long)s->dtx,
+        (unsigned long long)s->resets);
   assert_true(s->lost == s->recovered_fec + s->concealed);
   assert_true(s->played == pl->kinds[JITTER_FRAME]);
   assert_true(s->recovered_fec == pl->kinds[JITTER_FEC]);
   assert_true(s->concealed == pl->kinds[JITTER_CONCEAL]);
   assert_true(s->stretched == pl->kinds[JITTER_STRETCH]);
+  assert_true(s->dtx == pl->kinds[JITTER_DTX]);
 }
 
 /* ---- Clean network, reorder, duplicates, loss, late ---- */
@@ -516,7 +519,8 @@ static bool dtx_after_2s(size_t i) {
   return i >= 100;
 }
 
-static void shrink_case(bool (*dtx)(size_t), int64_t *first_shrink_ms) {
+static void shrink_case(bool (*dtx)(size_t), bool (*unsent)(size_t),
+                        int64_t *first_shrink_ms) {
   /* A short window forgets the start-up burst at once, so the excess
    * begins within half a second. */
   jitter_config_t c = jitter_config_default();
@@ -524,7 +528,7 @@ static void shrink_case(bool (*dtx)(size_t), int64_t *first_shrink_ms) {
   jitter_t *j = jitter_new(&c);
   /* Frames 0..9 all arrive together at 200 ms (a burst at start-up), so
    * the buffer starts ~180 ms too deep on a jitter-free network. */
-  net_t n = {.frames = 400, .base_us = 10 * MS, .dtx = dtx};
+  net_t n = {.frames = 400, .base_us = 10 * MS, .dtx = dtx, .lost = unsent};
   size_t np;
   pkt_t *p = net_run(&n, &np);
   for (size_t i = 0; i < 10; i++)
@@ -552,16 +556,197 @@ static void shrink_case(bool (*dtx)(size_t), int64_t *first_shrink_ms) {
   free(p);
 }
 
+/* A DTX sender from 2 s on that sends only the first two DTX frames. */
+static bool unsent_after_2s(size_t i) {
+  return i >= 102;
+}
+
 static void test_shrink_waits_for_silence(void **state) {
   (void)state;
-  int64_t t_speech, t_dtx;
-  shrink_case(NULL, &t_speech);      /* never quiet: forced after 4 s */
-  shrink_case(dtx_after_2s, &t_dtx); /* DTX from 2 s: shrinks then */
+  int64_t t_speech, t_dtx, t_gap;
+  shrink_case(NULL, NULL, &t_speech);      /* never quiet: forced after 4 s */
+  shrink_case(dtx_after_2s, NULL, &t_dtx); /* DTX from 2 s: shrinks then */
+  /* The same, the DTX frames after the first two not sent: the gap's
+   * turns are skipped instead. */
+  shrink_case(dtx_after_2s, unsent_after_2s, &t_gap);
   print_message("  excess delay at start: first shrink after %lld ms in "
-                "continuous speech, %lld ms when DTX starts at 2000 ms\n",
-                (long long)t_speech, (long long)t_dtx);
+                "continuous speech, %lld ms when DTX starts at 2000 ms, "
+                "%lld ms when DTX frames are not sent from 2040 ms\n",
+                (long long)t_speech, (long long)t_dtx, (long long)t_gap);
   assert_true(t_speech >= 4000 && t_speech <= 4600);
   assert_true(t_dtx >= 2000 && t_dtx <= 2100);
+  assert_true(t_gap >= 2000 && t_gap <= 2100);
+}
+
+/* ---- DTX gaps ---- */
+
+/* Silence from frame 100 to 299 as call/media.c sends it with Opus DTX:
+ * each DTX run starts with two DTX frames (sent), then frames that are
+ * not sent, until Opus's comfort-noise update (a normal frame), every
+ * 21st frame. */
+static bool silent(size_t i) {
+  return i >= 100 && i < 300;
+}
+static bool dtx_sent(size_t i) {
+  return silent(i) && (i - 100) % 21 < 2;
+}
+static bool dtx_unsent(size_t i) {
+  return silent(i) && (i - 100) % 21 >= 2 && (i - 100) % 21 < 20;
+}
+/* The network loses both DTX frames of the run at 163 (its gap follows
+ * the update at 162) and the first of the run at 184. */
+static bool dtx_unsent_or_lost(size_t i) {
+  return dtx_unsent(i) || i == 163 || i == 164 || i == 184;
+}
+
+static size_t count_unsent(bool (*unsent)(size_t), size_t frames) {
+  size_t n = 0;
+  for (size_t i = 0; i < frames; i++)
+    n += unsent(i);
+  return n;
+}
+
+/* Plays the silence above (with lost: the frames missing, unsent or lost
+ * by the network) on a clean 10 ms path; returns how many frames arrived. */
+static size_t dtx_play(bool (*lost)(size_t), play_t *pl) {
+  jitter_t *j = jitter_new(NULL);
+  net_t n = {.frames = 400, .base_us = 10 * MS, .lost = lost, .dtx = dtx_sent};
+  size_t np;
+  pkt_t *p = net_run(&n, &np);
+  *pl = (play_t){.tick0_us = 0,
+                 .ticks = 440,
+                 .measure_from = 0,
+                 .has_end = true,
+                 .end_seq = 399};
+  play_run(j, p, np, pl);
+  check_counts(pl);
+  jitter_free(j);
+  free(p);
+  return np;
+}
+
+/* Frames the sender did not send after a DTX frame are DTX turns: played
+ * as concealment (comfort noise), not lost, no FEC, no loss in the window
+ * that decides the FEC frame. */
+static void test_dtx_gap_not_lost(void **state) {
+  (void)state;
+  play_t pl;
+  size_t np = dtx_play(dtx_unsent, &pl);
+  size_t unsent = count_unsent(dtx_unsent, 400);
+  print_message("  DTX gaps: %zu frames not sent, %llu DTX turns, %llu "
+                "shrunk, lost %llu\n",
+                unsent, (unsigned long long)pl.st.dtx,
+                (unsigned long long)pl.st.shrunk,
+                (unsigned long long)pl.st.lost);
+  assert_int_equal(np, 400 - unsent);
+  assert_true(pl.st.lost == 0);
+  assert_true(pl.st.concealed == 0 && pl.st.recovered_fec == 0);
+  assert_true(pl.st.loss_permille == 0);
+  assert_false(pl.st.fec_lookahead);
+  /* Every turn is a frame played, a DTX turn, or skipped to shrink. */
+  assert_true(pl.st.played + pl.st.dtx + pl.st.shrunk == 400);
+  assert_true(pl.st.played + pl.st.shrunk >= np);
+  assert_true(pl.st.dtx + pl.st.shrunk >= unsent);
+  assert_true(pl.st.dtx > 100);
+}
+
+/* A gap after a normal frame is loss, as before, even in silence: here the
+ * network lost a run's two DTX frames (20 turns after the update at 162:
+ * 19 concealed, the last rebuilt from the next update by FEC) and another
+ * run's first (rebuilt from its second, which starts the DTX run). */
+static void test_dtx_gap_after_normal_is_lost(void **state) {
+  (void)state;
+  play_t pl;
+  dtx_play(dtx_unsent_or_lost, &pl);
+  print_message(
+      "  DTX frames lost: lost %llu (fec %llu, concealed %llu), "
+      "%llu DTX turns\n",
+      (unsigned long long)pl.st.lost, (unsigned long long)pl.st.recovered_fec,
+      (unsigned long long)pl.st.concealed, (unsigned long long)pl.st.dtx);
+  assert_true(pl.st.lost == 21);
+  assert_true(pl.st.recovered_fec == 2);
+  assert_true(pl.st.concealed == 19);
+  assert_true(pl.st.played + pl.st.dtx + pl.st.shrunk + pl.st.lost == 400);
+  assert_true(pl.st.dtx + pl.st.shrunk >= count_unsent(dtx_unsent, 400) - 18);
+}
+
+/* Speech until frame 200, two DTX frames, then 6 s with nothing at all (a
+ * long pause whose comfort-noise updates were lost too), then speech from
+ * frame 500, over 20 ms +- 5 ms of jitter. */
+static bool long_gap_dtx(size_t i) {
+  return i == 200 || i == 201;
+}
+static bool long_gap_unsent(size_t i) {
+  return i >= 202 && i < 500;
+}
+
+/* The talker resumes after a long DTX gap at the delay the buffer had: the
+ * gap is no jitter to the estimator (the sequence numbers kept time), the
+ * first frame after it is on time, nothing is stretched or lost. */
+static void test_dtx_resume_keeps_delay(void **state) {
+  (void)state;
+  rng_seed(11);
+  jit_t jt = {10 * MS, 1};
+  jitter_t *j = jitter_new(NULL);
+  net_t n = {.frames = 600,
+             .base_us = 20 * MS,
+             .jitter = jitter_uniform,
+             .jitter_arg = &jt,
+             .lost = long_gap_unsent,
+             .dtx = long_gap_dtx};
+  size_t np, next = 0;
+  pkt_t *p = net_run(&n, &np);
+  jitter_stats_t before = {0}, after = {0};
+  int64_t delay_before = -1, delay_after = -1;
+  uint64_t resumed_frames = 0;
+  for (size_t k = 0; k < 700; k++) {
+    int64_t now = 13 * MS + (int64_t)k * FRAME_US;
+    uint8_t b[64];
+    for (; next < np && p[next].t <= now; next++) {
+      payload(b, p[next].seq);
+      assert_int_equal(
+          jitter_insert(j, p[next].seq, 0, p[next].t, b, p[next].dtx ? 1 : 40),
+          JITTER_OK);
+    }
+    jitter_out_t out;
+    enum jitter_kind kind = jitter_pop(j, now, false, &out);
+    if (kind == JITTER_WAIT)
+      continue;
+    if (kind == JITTER_FRAME && out.seq == 199) {
+      delay_before = out.delay_us;
+      jitter_get_stats(j, &before);
+    }
+    if (out.seq >= 500) { /* every turn after the gap plays its frame */
+      assert_int_equal(kind, JITTER_FRAME);
+      resumed_frames++;
+    }
+    if (out.seq == 500) {
+      delay_after = out.delay_us;
+      jitter_get_stats(j, &after);
+    }
+    if (out.seq == 560)
+      break;
+  }
+  jitter_stats_t end;
+  jitter_get_stats(j, &end);
+  print_message("  after a 6 s DTX gap: delay %.1f ms before, %.1f ms at "
+                "resume; target %.1f -> %.1f ms; %llu DTX turns, %llu "
+                "shrunk\n",
+                delay_before / 1000.0, delay_after / 1000.0,
+                before.target_us / 1000.0, after.target_us / 1000.0,
+                (unsigned long long)end.dtx, (unsigned long long)end.shrunk);
+  assert_true(delay_before > 0 && delay_after > 0);
+  assert_true(resumed_frames == 61);
+  /* The target did not move with the gap; the delay did not grow, and did
+   * not drop below the target (a shrink in the gap is allowed). */
+  assert_true(llabs(after.target_us - before.target_us) <= 1 * MS);
+  assert_true(delay_after <= delay_before);
+  assert_true(delay_after >= after.target_us);
+  assert_true(end.stretched == before.stretched);
+  assert_true(end.late == 0 && end.lost == 0);
+  assert_true(end.dtx + (end.shrunk - before.shrunk) == 298);
+  jitter_free(j);
+  free(p);
 }
 
 /* ---- Sequence handling ---- */
@@ -678,6 +863,9 @@ int main(void) {
       cmocka_unit_test(test_loss_with_jitter),
       cmocka_unit_test(test_burst_then_calm),
       cmocka_unit_test(test_shrink_waits_for_silence),
+      cmocka_unit_test(test_dtx_gap_not_lost),
+      cmocka_unit_test(test_dtx_gap_after_normal_is_lost),
+      cmocka_unit_test(test_dtx_resume_keeps_delay),
       cmocka_unit_test(test_wraparound),
       cmocka_unit_test(test_resync),
       cmocka_unit_test(test_api_edges),

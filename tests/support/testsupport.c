@@ -907,11 +907,37 @@ static void ts__fmt(char *out, size_t size, const char *fmt, ...) {
 /* --- two daemons and a relay ---------------------------------------------
  */
 
+/* Writes home's parleyd.conf (where ts_daemon_init's XDG_CONFIG_HOME puts
+ * it). */
+static int ts__write_config(const char *home, const char *config) {
+  char path[TS_PATH_MAX];
+  ts__fmt(path, sizeof(path), "%s/config", home);
+  if (mkdir(path, 0700) != 0)
+    return -1;
+  ts__fmt(path, sizeof(path), "%s/config/parley", home);
+  if (mkdir(path, 0700) != 0)
+    return -1;
+  ts__fmt(path, sizeof(path), "%s/config/parley/parleyd.conf", home);
+  FILE *f = fopen(path, "w");
+  if (!f)
+    return -1;
+  bool ok = fputs(config, f) >= 0;
+  return fclose(f) == 0 && ok ? 0 : -1;
+}
+
 int ts_daemon_pair_start(const char *dir, ts_daemon_t *a, ts_daemon_t *b) {
+  return ts_daemon_pair_start_config(dir, a, b, NULL);
+}
+
+int ts_daemon_pair_start_config(const char *dir, ts_daemon_t *a, ts_daemon_t *b,
+                                const char *config) {
   ts_daemon_t *d[2] = {a, b};
   for (int i = 0; i < 2; i++) {
     char *home = ts_path(dir, i ? "b" : "a");
-    int r = mkdir(home, 0700) != 0 ? -1 : ts_daemon_start(d[i], home, NULL);
+    int r = mkdir(home, 0700) != 0 ||
+                    (config && ts__write_config(home, config) != 0)
+                ? -1
+                : ts_daemon_start(d[i], home, NULL);
     if (r != 0)
       fprintf(stderr, "cannot start daemon %s in %s\n", i ? "b" : "a", home);
     free(home);

@@ -159,6 +159,9 @@ void ts_kill_all(void);
 
 /* Starts a and b, each with its own home ("a", "b") under dir. */
 int ts_daemon_pair_start(const char *dir, ts_daemon_t *a, ts_daemon_t *b);
+/* The same, each with config as its parleyd.conf (NULL: none). */
+int ts_daemon_pair_start_config(const char *dir, ts_daemon_t *a, ts_daemon_t *b,
+                                const char *config);
 /* The UDP port d listens on (from the ticket on its stdout), or -1. */
 int ts_daemon_port(const ts_daemon_t *d);
 /* Starts parley-relay (seed 7) between 127.0.0.1:0 and upstream_port with
