@@ -21,159 +21,36 @@
  * muted loopback with 20 ms more latency takes over): ERLE back above
  * 10 dB within 1 s. Skips, saying why, only when the sound server cannot
  * start. PARLEY_TEST_KEEP=1 keeps the recordings and logs. */
-#include "testsupport.h"
+#include "pulsetest.h"
 
 #include "device/device.h"
 #include "media/audio.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #define RATE AUDIO_RATE
 #define BLK (RATE / 10)
-#define SETTLE_MS 2500 /* an idle null sink runs ahead for ~2 s */
 #define ECHO_MS 40
 #define JUMP_MS 20
-#define MAX_PIDS 16
-
-typedef struct pcm {
-  int16_t *s;
-  size_t n;
-} pcm_t;
 
 static struct {
-  char *dir;
-  char skip_why[256];
-  bool up;
-  int64_t started_ms;
-  pid_t server;
-  pid_t pids[MAX_PIDS];
   ts_daemon_t a, b;
   char ticket_b[1024];
-  pcm_t far, near;
+  pt_pcm_t far, near;
   char far_path[TS_PATH_MAX], near_path[TS_PATH_MAX];
   int echo_in[2]; /* sink inputs of the two echo loopbacks */
   int calls;
 } g;
 
-/* ---- processes ---- */
-
-static void track(pid_t pid) {
-  for (int i = 0; i < MAX_PIDS; i++)
-    if (g.pids[i] == 0) {
-      g.pids[i] = pid;
-      return;
-    }
-  abort();
-}
-
-static void untrack(pid_t pid) {
-  for (int i = 0; i < MAX_PIDS; i++)
-    if (g.pids[i] == pid)
-      g.pids[i] = 0;
-  if (g.server == pid)
-    g.server = 0;
-}
-
-static pid_t spawn(const char *const *argv, const char *logname) {
-  char *log = ts_path(g.dir, logname);
-  fflush(stdout);
-  fflush(stderr);
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-      _exit(127);
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    int in = open("/dev/null", O_RDONLY);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
-    if (in >= 0)
-      dup2(in, 0);
-    execvp(argv[0], (char *const *)argv);
-    dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
-    _exit(127);
-  }
-  free(log);
-  track(pid);
-  return pid;
-}
-
-static int stop_pid(pid_t pid, int sig, int timeout_ms) {
-  if (pid <= 0)
-    return -1;
-  kill(pid, sig);
-  int st = -1;
-  int64_t end = ts_now_ms() + timeout_ms;
-  while (waitpid(pid, &st, WNOHANG) == 0) {
-    if (ts_now_ms() > end) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &st, 0);
-      break;
-    }
-    ts_sleep_ms(10);
-  }
-  untrack(pid);
-  return st;
-}
-
-static void stop_all(void) {
-  for (int i = 0; i < MAX_PIDS; i++)
-    if (g.pids[i] > 0 && g.pids[i] != g.server)
-      stop_pid(g.pids[i], SIGKILL, 1000);
-  if (g.server > 0)
-    stop_pid(g.server, SIGTERM, 3000);
-}
-
-/* pactl ARGS...; its stdout (malloc'd) or a test failure. */
-static char *pactl(const char *const *args) {
-  const char *argv[16] = {"pactl"};
-  int n = 1;
-  for (; args[n - 1]; n++)
-    argv[n] = args[n - 1];
-  argv[n] = NULL;
-  ts_output_t o;
-  assert_int_equal(ts_run(argv, NULL, 5000, &o), 0);
-  if (o.status != 0)
-    fail_msg("pactl %s: %s", args[0], o.err);
-  char *out = strdup(o.out);
-  ts_output_free(&o);
-  return out;
-}
-
 /* ---- files ---- */
-
-static void load_wav(const char *path, pcm_t *out) {
-  char name[TS_PATH_MAX + 8], err[256];
-  audio_source_t *src;
-  snprintf(name, sizeof(name), "file:%s", path);
-  if (device_open_source(name, &src, err, sizeof(err)) != 0)
-    fail_msg("%s", err);
-  size_t cap = (size_t)RATE * 60;
-  out->s = malloc(cap * sizeof(int16_t));
-  out->n = 0;
-  while (out->n + AUDIO_FRAME_SAMPLES <= cap &&
-         audio_source_read(src, out->s + out->n) == AUDIO_FRAME_SAMPLES)
-    out->n += AUDIO_FRAME_SAMPLES;
-  audio_source_close(src);
-}
 
 /* espeak-ng speech resampled to 48 kHz into path (sox). */
 static void speech(const char *path, const char *voice, const char *text) {
-  char *raw = ts_path(g.dir, "espeak.wav");
+  char *raw = ts_path(pt_dir(), "espeak.wav");
   const char *argv[] = {"espeak-ng", "-v", voice, "-s", "150",
                         "-w",        raw,  text,  NULL};
   ts_output_t o;
@@ -192,18 +69,10 @@ static void speech(const char *path, const char *voice, const char *text) {
 
 /* ---- the sound server ---- */
 
-static bool pactl_ok(void) {
-  const char *argv[] = {"pactl", "info", NULL};
-  ts_output_t o;
-  bool ok = ts_run(argv, NULL, 3000, &o) == 0 && o.status == 0;
-  ts_output_free(&o);
-  return ok;
-}
-
 /* The sink input of module index `module` ("Owner Module: N"). */
 static int sink_input_of(const char *module) {
   const char *args[] = {"list", "sink-inputs", NULL};
-  char *text = pactl(args);
+  char *text = pt_pactl(args);
   int idx = -1, cur = -1;
   for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
     while (*line == ' ' || *line == '\t')
@@ -234,15 +103,15 @@ static int echo_path(int ms, bool muted) {
                         "source_dont_move=1",
                         "sink_dont_move=1",
                         NULL};
-  char *module = pactl(args);
+  char *module = pt_pactl(args);
   module[strcspn(module, "\n")] = '\0';
   int si = sink_input_of(module);
   char idx[16];
   snprintf(idx, sizeof(idx), "%d", si);
   const char *vol[] = {"set-sink-input-volume", idx, "0.5", NULL};
-  free(pactl(vol));
+  free(pt_pactl(vol));
   const char *mute[] = {"set-sink-input-mute", idx, muted ? "1" : "0", NULL};
-  free(pactl(mute));
+  free(pt_pactl(mute));
   free(module);
   return si;
 }
@@ -251,120 +120,32 @@ static void set_mute(int si, bool muted) {
   char idx[16];
   snprintf(idx, sizeof(idx), "%d", si);
   const char *mute[] = {"set-sink-input-mute", idx, muted ? "1" : "0", NULL};
-  free(pactl(mute));
-}
-
-static void start_daemon(ts_daemon_t *d, const char *name) {
-  char *home = ts_path(g.dir, name);
-  assert_int_equal(mkdir(home, 0700), 0);
-  setenv("PULSE_SOURCE", "mic_a.monitor", 1);
-  setenv("PULSE_SINK", "spk_a", 1);
-  int r = ts_daemon_start(d, home, NULL);
-  unsetenv("PULSE_SOURCE");
-  unsetenv("PULSE_SINK");
-  assert_int_equal(r, 0);
-  free(home);
+  free(pt_pactl(mute));
 }
 
 static int server_start(void **state) {
-  g.dir = ts_tmpdir("aec");
-  assert_non_null(g.dir);
-  char *conf = ts_path(g.dir, "server.pa");
-  FILE *f = fopen(conf, "w");
-  assert_non_null(f);
-  fprintf(f,
-          "load-module module-native-protocol-unix auth-anonymous=1 "
-          "socket=%s/native\n"
-          "load-module module-null-source source_name=silence rate=48000 "
-          "channels=1 format=s16le\n",
-          g.dir);
-  const char *sinks[] = {"spk_a", "mic_a"};
-  for (int i = 0; i < 2; i++)
-    fprintf(f,
-            "load-module module-null-sink sink_name=%s rate=48000 "
-            "channels=1 format=s16le\n"
-            "load-module module-loopback source=silence sink=%s "
-            "latency_msec=20 source_dont_move=1 sink_dont_move=1\n",
-            sinks[i], sinks[i]);
-  fprintf(f, "set-default-sink spk_a\nset-default-source mic_a.monitor\n");
-  fclose(f);
-
-  char v[TS_PATH_MAX + 16];
-  snprintf(v, sizeof(v), "unix:%s/native", g.dir);
-  setenv("PULSE_SERVER", v, 1);
-  snprintf(v, sizeof(v), "%s/cookie", g.dir);
-  setenv("PULSE_COOKIE", v, 1);
-  setenv("JACK_NO_START_SERVER", "1", 1);
-  unsetenv("PULSE_SINK");
-  unsetenv("PULSE_SOURCE");
-  char *state_dir = ts_path(g.dir, "state");
-  setenv("PULSE_RUNTIME_PATH", g.dir, 1);
-  setenv("PULSE_STATE_PATH", state_dir, 1);
-  char *home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
-  setenv("HOME", g.dir, 1);
-  const char *argv[] = {"pulseaudio",
-                        "-n",
-                        "-F",
-                        conf,
-                        "--daemonize=no",
-                        "--exit-idle-time=-1",
-                        "--disallow-exit",
-                        "--use-pid-file=no",
-                        "--realtime=yes",
-                        "--high-priority=yes",
-                        "--log-target=stderr",
-                        NULL};
-  g.server = spawn(argv, "pulseaudio.log");
-  g.started_ms = ts_now_ms();
-  if (home)
-    setenv("HOME", home, 1);
-  else
-    unsetenv("HOME");
-  unsetenv("PULSE_RUNTIME_PATH");
-  unsetenv("PULSE_STATE_PATH");
-  free(home);
-  free(state_dir);
-  free(conf);
-
-  int64_t end = ts_now_ms() + ts_timeout_ms(10000);
-  while (!g.up && ts_now_ms() < end) {
-    if (waitpid(g.server, NULL, WNOHANG) == g.server) {
-      untrack(g.server);
-      break;
-    }
-    g.up = pactl_ok();
-    if (!g.up)
-      ts_sleep_ms(100);
-  }
-  if (!g.up) {
-    char *log = ts_path(g.dir, "pulseaudio.log");
-    char *text = ts_read_file(log, NULL);
-    snprintf(g.skip_why, sizeof(g.skip_why),
-             "the PulseAudio server did not come up: %.180s",
-             text && *text ? text : "(no output)");
-    free(text);
-    free(log);
-    stop_all();
+  const char *sinks[] = {"spk_a", "mic_a", NULL};
+  if (!pt_server_start("aec", sinks, "spk_a", "mic_a.monitor"))
     return 0;
-  }
 
   /* The echo path: 40 ms, and the jump's 60 ms one, muted for now. */
   g.echo_in[0] = echo_path(ECHO_MS, false);
   g.echo_in[1] = echo_path(ECHO_MS + JUMP_MS, true);
 
-  snprintf(g.far_path, sizeof(g.far_path), "%s/far.wav", g.dir);
-  snprintf(g.near_path, sizeof(g.near_path), "%s/near.wav", g.dir);
+  snprintf(g.far_path, sizeof(g.far_path), "%s/far.wav", pt_dir());
+  snprintf(g.near_path, sizeof(g.near_path), "%s/near.wav", pt_dir());
   speech(g.far_path, "en-us",
          "The quick brown fox jumps over the lazy dog. Every serious "
          "calling application cancels echo, suppresses noise and levels "
          "the microphone. Data flows one way through each pipeline.");
   speech(g.near_path, "en+f3",
          "Hello, this is the near end, talking over the far end.");
-  load_wav(g.far_path, &g.far);
-  load_wav(g.near_path, &g.near);
+  pt_load_wav(g.far_path, &g.far);
+  pt_load_wav(g.near_path, &g.near);
 
-  start_daemon(&g.a, "a");
-  start_daemon(&g.b, "b");
+  /* Both daemons on A's devices: B's are files, given in the call. */
+  pt_daemon_start(&g.a, "a", "mic_a.monitor", "spk_a");
+  pt_daemon_start(&g.b, "b", "mic_a.monitor", "spk_a");
   json_t *tb = ts_rpc_call_once(g.b.socket, "get_ticket", NULL);
   assert_non_null(tb);
   snprintf(g.ticket_b, sizeof(g.ticket_b), "%s",
@@ -384,35 +165,18 @@ static int server_start(void **state) {
 
 static int server_stop(void **state) {
   ts_kill_all();
-  stop_all();
+  pt_server_stop();
   free(g.far.s);
   free(g.near.s);
-  if (g.dir) {
-    if (getenv("PARLEY_TEST_KEEP"))
-      printf("kept %s\n", g.dir);
-    else
-      ts_rm_rf(g.dir);
-    free(g.dir);
-  }
   return 0;
-}
-
-static void need_server(void) {
-  if (!g.up) {
-    printf("SKIP: %s\n", g.skip_why);
-    skip();
-  }
-  int64_t left = g.started_ms + SETTLE_MS - ts_now_ms();
-  if (left > 0)
-    ts_sleep_ms((int)left);
 }
 
 /* ---- one call ---- */
 
 typedef struct call_run {
-  pcm_t mic;    /* what A's microphone heard */
-  pcm_t recv;   /* what B received from A */
-  pcm_t played; /* what A's speaker played (jump calls only) */
+  pt_pcm_t mic;    /* what A's microphone heard */
+  pt_pcm_t recv;   /* what B received from A */
+  pt_pcm_t played; /* what A's speaker played (jump calls only) */
   long near_mic_ms, near_recv_ms; /* about where the near end starts */
   int64_t jump_ms;                /* after the recording started; 0: no jump */
   json_t *stats;                  /* A's call_stats at the end */
@@ -427,39 +191,20 @@ static void run_call(json_t *ap, int near_at_ms, int jump_at_ms,
   ts_daemon_t *a = &g.a, *b = &g.b;
   char mic_path[TS_PATH_MAX], recv_path[TS_PATH_MAX];
   int n = ++g.calls;
-  snprintf(mic_path, sizeof(mic_path), "%s/mic_%d.wav", g.dir, n);
-  snprintf(recv_path, sizeof(recv_path), "%s/recv_%d.wav", g.dir, n);
+  snprintf(mic_path, sizeof(mic_path), "%s/mic_%d.wav", pt_dir(), n);
+  snprintf(recv_path, sizeof(recv_path), "%s/recv_%d.wav", pt_dir(), n);
   ts_rpc_t *ca = ts_rpc_connect(a->socket, 5000);
   ts_rpc_t *cb = ts_rpc_connect(b->socket, 5000);
   json_decref(ts_rpc_call_ok(ca, "set_audio_processing", ap));
   json_decref(ts_rpc_call_ok(ca, "subscribe", NULL));
   json_decref(ts_rpc_call_ok(cb, "subscribe", NULL));
 
-  const char *rec[] = {"parecord",
-                       "--latency-msec=20",
-                       "-d",
-                       "mic_a.monitor",
-                       "--rate=48000",
-                       "--channels=1",
-                       "--format=s16le",
-                       "--file-format=wav",
-                       mic_path,
-                       NULL};
-  pid_t recorder = spawn(rec, "parecord.log");
+  pid_t recorder = pt_record("mic_a.monitor", mic_path);
   int64_t rec_t0 = ts_now_ms();
   char spk_path[TS_PATH_MAX];
-  snprintf(spk_path, sizeof(spk_path), "%s/spk_%d.wav", g.dir, n);
-  const char *rec_spk[] = {"parecord",
-                           "--latency-msec=20",
-                           "-d",
-                           "spk_a.monitor",
-                           "--rate=48000",
-                           "--channels=1",
-                           "--format=s16le",
-                           "--file-format=wav",
-                           spk_path,
-                           NULL};
-  pid_t spk_recorder = jump_at_ms > 0 ? spawn(rec_spk, "parecord.log") : 0;
+  snprintf(spk_path, sizeof(spk_path), "%s/spk_%d.wav", pt_dir(), n);
+  pid_t spk_recorder =
+      jump_at_ms > 0 ? pt_record("spk_a.monitor", spk_path) : 0;
   char far_dev[TS_PATH_MAX + 8], recv_dev[TS_PATH_MAX + 8];
   snprintf(far_dev, sizeof(far_dev), "file:%s", g.far_path);
   snprintf(recv_dev, sizeof(recv_dev), "file:%s", recv_path);
@@ -482,9 +227,7 @@ static void run_call(json_t *ap, int near_at_ms, int jump_at_ms,
   for (;;) {
     int64_t t = ts_now_ms() - t0;
     if (!talker && t >= near_at_ms) {
-      const char *play[] = {"paplay", "--latency-msec=200", "-d",
-                            "mic_a",  g.near_path,          NULL};
-      talker = spawn(play, "paplay.log");
+      talker = pt_play("mic_a", g.near_path);
       out->near_mic_ms = (long)(ts_now_ms() - rec_t0);
       out->near_recv_ms = (long)(ts_now_ms() - t0);
     }
@@ -509,18 +252,15 @@ static void run_call(json_t *ap, int near_at_ms, int jump_at_ms,
     set_mute(g.echo_in[1], true);
   }
   ts_sleep_ms(200);
-  assert_true(WIFEXITED(stop_pid(recorder, SIGINT, 5000)));
-  out->played = (pcm_t){NULL, 0};
-  if (spk_recorder) {
-    assert_true(WIFEXITED(stop_pid(spk_recorder, SIGINT, 5000)));
-    load_wav(spk_path, &out->played);
-  }
-  stop_pid(talker, SIGKILL, 1000);
+  pt_stop_recording(recorder, mic_path, &out->mic);
+  out->played = (pt_pcm_t){NULL, 0};
+  if (spk_recorder)
+    pt_stop_recording(spk_recorder, spk_path, &out->played);
+  pt_stop_pid(talker, SIGKILL, 1000);
   ts_rpc_close(ca);
   ts_rpc_close(cb);
   json_decref(call);
-  load_wav(mic_path, &out->mic);
-  load_wav(recv_path, &out->recv);
+  pt_load_wav(recv_path, &out->recv);
   json_t *apst = json_object_get(out->stats, "audio_processing");
   char *js = json_dumps(apst, JSON_COMPACT);
   printf("  call %d: mic %.1f s, received %.1f s; A's audio_processing: %s\n",
@@ -539,7 +279,7 @@ static void free_run(call_run_t *r) {
 
 /* ---- analysis ---- */
 
-static double blk_energy(const pcm_t *p, long at, long n) {
+static double blk_energy(const pt_pcm_t *p, long at, long n) {
   double e = 0;
   for (long i = at; i < at + n; i++)
     if (i >= 0 && (size_t)i < p->n)
@@ -547,15 +287,15 @@ static double blk_energy(const pcm_t *p, long at, long n) {
   return e;
 }
 
-static double blk_db(const pcm_t *p, long at, long n) {
+static double blk_db(const pt_pcm_t *p, long at, long n) {
   return 10 *
          log10(blk_energy(p, at, n) / (double)n / (32768.0 * 32768.0) + 1e-20);
 }
 
 /* Where ref starts in sig (samples), searched from `from` to `to`, with
  * the correlation there. */
-static long find(const int16_t *ref, size_t n_ref, const pcm_t *sig, long from,
-                 long to, double *corr) {
+static long find(const int16_t *ref, size_t n_ref, const pt_pcm_t *sig,
+                 long from, long to, double *corr) {
   size_t lag = 0;
   from = from < 0 ? 0 : from;
   to = to > (long)sig->n ? (long)sig->n : to;
@@ -597,13 +337,13 @@ static void analyse(const call_run_t *r, analysis_t *an) {
 
 /* True when the far end (as echoed) is talking in mic block at. */
 static bool far_active(const analysis_t *an, long at) {
-  pcm_t f = g.far;
+  pt_pcm_t f = g.far;
   return blk_db(&f, at - an->far_at, BLK) > -45;
 }
 
 /* The near end talks in [at - margin, at + BLK + margin). */
 static bool near_active(const analysis_t *an, long at, long margin) {
-  pcm_t nr = g.near;
+  pt_pcm_t nr = g.near;
   for (long m = at - margin; m < at + BLK + margin; m += BLK / 2)
     if (blk_db(&nr, m - an->near_at, BLK / 2) > -50)
       return true;
@@ -636,7 +376,7 @@ static double dt_attenuation(const call_run_t *r, const analysis_t *an,
                              int *blocks) {
   double v[600];
   int n = 0;
-  pcm_t nr = g.near;
+  pt_pcm_t nr = g.near;
   for (long b = an->near_at; b + BLK <= an->near_at + (long)g.near.n && n < 600;
        b += BLK) {
     if (!far_active(an, b) || blk_db(&nr, b - an->near_at, BLK) < -40)
@@ -658,7 +398,7 @@ static json_t *ap_params(json_t *aec, json_t *ns, json_t *agc) {
 }
 
 static void test_aec_off_echo_present(void **state) {
-  need_server();
+  pt_need_server();
   call_run_t r;
   run_call(ap_params(json_false(), json_false(), json_false()), 4000, 0, &r);
   analysis_t an;
@@ -676,7 +416,7 @@ static void test_aec_off_echo_present(void **state) {
 }
 
 static void test_aec_single_and_double_talk(void **state) {
-  need_server();
+  pt_need_server();
   call_run_t r;
   run_call(ap_params(json_true(), json_false(), json_false()), 6000, 0, &r);
   analysis_t an;
@@ -698,7 +438,7 @@ static void test_aec_single_and_double_talk(void **state) {
 }
 
 static void test_defaults_and_delay_jump(void **state) {
-  need_server();
+  pt_need_server();
   call_run_t r;
   int jump_at = 6500;
   run_call(
@@ -760,12 +500,11 @@ static int teardown(void **state) {
 }
 
 int main(void) {
-  atexit(stop_all);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_aec_off_echo_present, teardown),
       cmocka_unit_test_teardown(test_aec_single_and_double_talk, teardown),
       cmocka_unit_test_teardown(test_defaults_and_delay_jump, teardown),
   };
   int r = cmocka_run_group_tests(tests, server_start, server_stop);
-  return r == 0 && !g.up ? 77 : r;
+  return r == 0 && !pt_server_up() ? 77 : r;
 }

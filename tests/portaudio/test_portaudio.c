@@ -13,9 +13,10 @@
  * by RMS, gaps by the RMS of every 100 ms window, crosstalk by a Goertzel
  * filter at the other tone. Skips, saying why, only when the sound server
  * cannot start. Every process started here is killed by PID (they also get
- * PR_SET_PDEATHSIG); parleyd is testsupport's and is killed by it.
- * PARLEY_TEST_KEEP=1 keeps the temporary directory (recordings, logs). */
-#include "testsupport.h"
+ * PR_SET_PDEATHSIG; pulsetest.c starts them); parleyd is testsupport's and
+ * is killed by it. PARLEY_TEST_KEEP=1 keeps the temporary directory
+ * (recordings, logs). */
+#include "pulsetest.h"
 
 #include "device/device.h"
 #include "device/portaudio.h"
@@ -24,7 +25,6 @@
 #include "media/ring.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -32,8 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,119 +41,19 @@
 #define TONE_A_HZ 440.0
 #define TONE_B_HZ 1000.0
 #define TONE_SECONDS 40 /* longer than anything plays */
-#define SETTLE_MS 2500  /* an idle null sink runs ahead for ~2 s */
 #define LOOP_SECONDS 3
 #define LOOP_PREFILL 5 /* frames queued before playout starts */
 #define CALL_SECONDS 6
-#define MAX_PIDS 16
-
-typedef struct pcm {
-  int16_t *s;
-  size_t n;
-} pcm_t;
 
 /* What one tone region measured. */
 typedef struct tone_check {
   double seconds, hz, dbfs, worst_window_db, other_db;
 } tone_check_t;
 
-/* The whole file shares one sound server. */
 static struct {
-  char *dir;
-  char skip_why[256];
-  bool up;
-  int64_t started_ms;
-  pid_t server;
-  pid_t pids[MAX_PIDS]; /* players and recorders, 0 when reaped */
-  ts_daemon_t a, b;     /* test_call's */
+  ts_daemon_t a, b; /* test_call's */
   bool call_done;
 } g;
-
-/* ---- processes ---- */
-
-static void track(pid_t pid) {
-  for (int i = 0; i < MAX_PIDS; i++)
-    if (g.pids[i] == 0) {
-      g.pids[i] = pid;
-      return;
-    }
-  abort();
-}
-
-/* pid was reaped: never signal it again (the number may be reused). */
-static void untrack(pid_t pid) {
-  for (int i = 0; i < MAX_PIDS; i++)
-    if (g.pids[i] == pid)
-      g.pids[i] = 0;
-  if (g.server == pid)
-    g.server = 0;
-}
-
-/* Starts argv[0] (searched in PATH), output to log; it dies with us. */
-static pid_t spawn_untracked(const char *const *argv, const char *log) {
-  fflush(stdout);
-  fflush(stderr);
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-      _exit(127);
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    int in = open("/dev/null", O_RDONLY);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
-    if (in >= 0)
-      dup2(in, 0);
-    execvp(argv[0], (char *const *)argv);
-    dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
-    _exit(127);
-  }
-  return pid;
-}
-
-static pid_t spawn(const char *const *argv, const char *log) {
-  pid_t pid = spawn_untracked(argv, log);
-  track(pid);
-  return pid;
-}
-
-/* Sends sig and reaps pid within timeout_ms (then SIGKILL). Returns its
- * wait status, or -1. */
-static int stop_pid(pid_t pid, int sig, int timeout_ms) {
-  if (pid <= 0)
-    return -1;
-  kill(pid, sig);
-  int st = -1;
-  int64_t end = ts_now_ms() + timeout_ms;
-  while (waitpid(pid, &st, WNOHANG) == 0) {
-    if (ts_now_ms() > end) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &st, 0);
-      break;
-    }
-    ts_sleep_ms(10);
-  }
-  untrack(pid);
-  return st;
-}
-
-/* Players and recorders. */
-static void stop_clients(void) {
-  for (int i = 0; i < MAX_PIDS; i++)
-    if (g.pids[i] > 0)
-      stop_pid(g.pids[i], SIGKILL, 1000);
-}
-
-static void stop_all(void) {
-  stop_clients();
-  if (g.server > 0)
-    stop_pid(g.server, SIGTERM, 3000);
-  g.server = 0;
-}
 
 /* ---- files ---- */
 
@@ -176,175 +74,6 @@ static void write_tone(const char *path, double hz) {
   free(s);
 }
 
-static void load_wav(const char *path, pcm_t *out) {
-  char name[1024], err[256];
-  audio_source_t *src;
-  snprintf(name, sizeof(name), "file:%s", path);
-  if (device_open_source(name, &src, err, sizeof(err)) != 0)
-    fail_msg("%s", err);
-  size_t cap = (size_t)RATE * 60;
-  out->s = malloc(cap * sizeof(int16_t));
-  out->n = 0;
-  while (out->n + AUDIO_FRAME_SAMPLES <= cap &&
-         audio_source_read(src, out->s + out->n) == AUDIO_FRAME_SAMPLES)
-    out->n += AUDIO_FRAME_SAMPLES;
-  audio_source_close(src);
-}
-
-/* ---- the sound server ---- */
-
-static bool pactl_ok(void) {
-  const char *argv[] = {"pactl", "info", NULL};
-  ts_output_t o;
-  bool ok = ts_run(argv, NULL, 3000, &o) == 0 && o.status == 0;
-  ts_output_free(&o);
-  return ok;
-}
-
-static int server_start(void **state) {
-  g.dir = ts_tmpdir("pa");
-  assert_non_null(g.dir);
-  char *conf = ts_path(g.dir, "server.pa");
-  FILE *f = fopen(conf, "w");
-  assert_non_null(f);
-  fprintf(f,
-          "load-module module-native-protocol-unix auth-anonymous=1 "
-          "socket=%s/native\n"
-          "load-module module-null-source source_name=silence rate=48000 "
-          "channels=1 format=s16le\n",
-          g.dir);
-  const char *sinks[] = {"spk_a", "mic_a", "spk_b", "mic_b"};
-  for (int i = 0; i < 4; i++)
-    fprintf(f,
-            "load-module module-null-sink sink_name=%s rate=48000 "
-            "channels=1 format=s16le\n"
-            "load-module module-loopback source=silence sink=%s "
-            "latency_msec=20 source_dont_move=1 sink_dont_move=1\n",
-            sinks[i], sinks[i]);
-  fprintf(f, "set-default-sink spk_a\nset-default-source mic_a.monitor\n");
-  fclose(f);
-
-  /* The server and every client here (this process's PortAudio, paplay,
-   * parecord, both parleyd) find it through these. No D-Bus, no
-   * autospawn, no JACK server. The server asks for real-time threads and
-   * nice -11 (granted to root, else it runs without): on two shared cores
-   * a starved server glitches every stream at once. */
-  char v[TS_PATH_MAX + 16];
-  snprintf(v, sizeof(v), "unix:%s/native", g.dir);
-  setenv("PULSE_SERVER", v, 1);
-  snprintf(v, sizeof(v), "%s/cookie", g.dir);
-  setenv("PULSE_COOKIE", v, 1);
-  setenv("JACK_NO_START_SERVER", "1", 1);
-  unsetenv("PULSE_SINK");
-  unsetenv("PULSE_SOURCE");
-
-  char *state_dir = ts_path(g.dir, "state");
-  char *log = ts_path(g.dir, "pulseaudio.log");
-  setenv("PULSE_RUNTIME_PATH", g.dir, 1);
-  setenv("PULSE_STATE_PATH", state_dir, 1);
-  char *home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
-  setenv("HOME", g.dir, 1);
-  const char *argv[] = {"pulseaudio",
-                        "-n",
-                        "-F",
-                        conf,
-                        "--daemonize=no",
-                        "--exit-idle-time=-1",
-                        "--disallow-exit",
-                        "--use-pid-file=no",
-                        "--realtime=yes",
-                        "--high-priority=yes",
-                        "--log-target=stderr",
-                        NULL};
-  g.server = spawn_untracked(argv, log);
-  g.started_ms = ts_now_ms();
-  if (home)
-    setenv("HOME", home, 1);
-  else
-    unsetenv("HOME");
-  unsetenv("PULSE_RUNTIME_PATH");
-  unsetenv("PULSE_STATE_PATH");
-  free(home);
-
-  int64_t end = ts_now_ms() + ts_timeout_ms(10000);
-  while (!g.up && ts_now_ms() < end) {
-    if (waitpid(g.server, NULL, WNOHANG) == g.server) {
-      untrack(g.server);
-      break;
-    }
-    g.up = pactl_ok();
-    if (!g.up)
-      ts_sleep_ms(100);
-  }
-  if (!g.up) {
-    char *text = ts_read_file(log, NULL);
-    snprintf(g.skip_why, sizeof(g.skip_why),
-             "the PulseAudio server did not come up: %.180s",
-             text && *text ? text : "(no output)");
-    free(text);
-    stop_all();
-  }
-  free(conf);
-  free(state_dir);
-  free(log);
-  return 0;
-}
-
-static int server_stop(void **state) {
-  stop_all();
-  if (g.dir) {
-    if (getenv("PARLEY_TEST_KEEP"))
-      printf("kept %s\n", g.dir);
-    else
-      ts_rm_rf(g.dir);
-    free(g.dir);
-  }
-  return 0;
-}
-
-/* Skips (visibly) without a server; waits out its first seconds. */
-static void need_server(void) {
-  if (!g.up) {
-    printf("SKIP: %s\n", g.skip_why);
-    skip();
-  }
-  int64_t left = g.started_ms + SETTLE_MS - ts_now_ms();
-  if (left > 0)
-    ts_sleep_ms((int)left);
-}
-
-static pid_t play(const char *sink, const char *wav) {
-  char *log = ts_path(g.dir, "paplay.log");
-  const char *argv[] = {"paplay", "--latency-msec=200", "-d", sink, wav, NULL};
-  pid_t pid = spawn(argv, log);
-  free(log);
-  return pid;
-}
-
-static pid_t record(const char *source, const char *wav) {
-  char *log = ts_path(g.dir, "parecord.log");
-  const char *argv[] = {"parecord",
-                        "--latency-msec=20",
-                        "-d",
-                        source,
-                        "--rate=48000",
-                        "--channels=1",
-                        "--format=s16le",
-                        "--file-format=wav",
-                        wav,
-                        NULL};
-  pid_t pid = spawn(argv, log);
-  free(log);
-  return pid;
-}
-
-/* SIGINT makes parecord write its WAV header; then it is loaded. */
-static void stop_recording(pid_t pid, const char *wav, pcm_t *out) {
-  int st = stop_pid(pid, SIGINT, 5000);
-  assert_true(WIFEXITED(st));
-  load_wav(wav, out);
-}
-
 /* ---- analysis ---- */
 
 /* Power of frequency hz in s (Goertzel), in dB relative to a full-scale
@@ -363,7 +92,7 @@ static double goertzel_db(const int16_t *s, size_t n, double hz) {
 
 /* Finds the tone in rec (the windows from the first to the last above
  * -40 dBFS, less trim_start / trim_end seconds) and measures it. */
-static void check_tone(const char *what, const pcm_t *rec, double hz,
+static void check_tone(const char *what, const pt_pcm_t *rec, double hz,
                        double other_hz, double trim_start, double trim_end,
                        tone_check_t *out) {
   size_t nw = rec->n / WIN, first = nw, last = 0;
@@ -418,7 +147,7 @@ static void assert_tone(const tone_check_t *c, double hz, double min_seconds) {
 static int no_server_child(void) {
   char *server = strdup(getenv("PULSE_SERVER"));
   char missing[TS_PATH_MAX + 16];
-  snprintf(missing, sizeof(missing), "unix:%s/missing", g.dir);
+  snprintf(missing, sizeof(missing), "unix:%s/missing", pt_dir());
   setenv("PULSE_SERVER", missing, 1);
   if (portaudio_register() != 0 || portaudio_register() != 0) {
     printf("  portaudio_register failed\n");
@@ -456,7 +185,7 @@ static void test_no_server(void **state) {
    * started again and finds it. In a child, so that this process's
    * PortAudio starts once (restarting it unloads ALSA plugins, whose
    * leaks LeakSanitizer would then report), and whatever the order. */
-  need_server();
+  pt_need_server();
   fflush(stdout);
   pid_t pid = fork();
   assert_true(pid >= 0);
@@ -465,22 +194,22 @@ static void test_no_server(void **state) {
     fflush(stdout);
     _exit(rc); /* no atexit handlers, no leak check: not our process */
   }
-  track(pid);
+  pt_track(pid);
   int st = -1;
   pid_t r;
   int64_t end = ts_now_ms() + ts_timeout_ms(20000);
   while ((r = waitpid(pid, &st, WNOHANG)) == 0 && ts_now_ms() < end)
     ts_sleep_ms(20);
   if (r != pid) {
-    stop_pid(pid, SIGKILL, 1000);
+    pt_stop_pid(pid, SIGKILL, 1000);
     fail_msg("the check without a server hung");
   }
-  untrack(pid);
+  pt_untrack(pid);
   assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
 static void test_list_and_names(void **state) {
-  need_server();
+  pt_need_server();
   assert_int_equal(portaudio_register(), 0);
   device_info_t infos[64];
   size_t n = device_list(infos, 64);
@@ -536,7 +265,7 @@ static void test_list_and_names(void **state) {
 
 /* A reader that stalls skips the stale audio instead of lagging behind. */
 static void test_source_stall(void **state) {
-  need_server();
+  pt_need_server();
   assert_int_equal(portaudio_register(), 0);
   char err[256];
   audio_source_t *src = NULL;
@@ -598,15 +327,15 @@ static void *capture_main(void *arg) {
  * Checks the pacing of both ends, what the source read and what the
  * speaker got. */
 static void driver_loop(const portaudio_options_t *opts, const char *label) {
-  need_server();
+  pt_need_server();
   assert_int_equal(portaudio_register(), 0);
-  char *tone = ts_path(g.dir, "tone_a.wav");
-  char *rec_path = ts_path(g.dir, opts ? "loop_conv.wav" : "loop.wav");
+  char *tone = ts_path(pt_dir(), "tone_a.wav");
+  char *rec_path = ts_path(pt_dir(), opts ? "loop_conv.wav" : "loop.wav");
   write_tone(tone, TONE_A_HZ);
   setenv("PULSE_SOURCE", "mic_a.monitor", 1);
   setenv("PULSE_SINK", "spk_a", 1);
-  pid_t player = play("mic_a", tone);
-  pid_t recorder = record("spk_a.monitor", rec_path);
+  pid_t player = pt_play("mic_a", tone);
+  pid_t recorder = pt_record("spk_a.monitor", rec_path);
   ts_sleep_ms(500);
 
   char err[256];
@@ -650,9 +379,9 @@ static void driver_loop(const portaudio_options_t *opts, const char *label) {
   audio_source_close(cap.src);
   assert_int_equal(audio_sink_close(sink), 0);
   ts_sleep_ms(300);
-  pcm_t rec;
-  stop_recording(recorder, rec_path, &rec);
-  stop_pid(player, SIGTERM, 2000);
+  pt_pcm_t rec;
+  pt_stop_recording(recorder, rec_path, &rec);
+  pt_stop_pid(player, SIGTERM, 2000);
   unsetenv("PULSE_SOURCE");
   unsetenv("PULSE_SINK");
 
@@ -678,7 +407,7 @@ static void driver_loop(const portaudio_options_t *opts, const char *label) {
   }
 
   /* What the source read: the tone, once it had started. */
-  pcm_t got = {cap.read, (size_t)cap.frames * AUDIO_FRAME_SAMPLES};
+  pt_pcm_t got = {cap.read, (size_t)cap.frames * AUDIO_FRAME_SAMPLES};
   tone_check_t c;
   check_tone("source read", &got, TONE_A_HZ, 0, 0.2, 0.1, &c);
   assert_tone(&c, TONE_A_HZ, LOOP_SECONDS - 1.0);
@@ -703,21 +432,6 @@ static void test_driver_loop_converted(void **state) {
 
 /* ---- a call between two parleyd ---- */
 
-/* Starts a parleyd whose PortAudio uses these PulseAudio devices. */
-static void start_daemon(ts_daemon_t *d, const char *name, const char *mic,
-                         const char *spk) {
-  char *home = ts_path(g.dir, name);
-  assert_int_equal(mkdir(home, 0700), 0);
-  /* ts_daemon_spawn passes our environment on, plus its own. */
-  setenv("PULSE_SOURCE", mic, 1);
-  setenv("PULSE_SINK", spk, 1);
-  int r = ts_daemon_start(d, home, NULL);
-  unsetenv("PULSE_SOURCE");
-  unsetenv("PULSE_SINK");
-  assert_int_equal(r, 0);
-  free(home);
-}
-
 /* The daemon has the driver (src/main.c registers it). */
 static void assert_has_portaudio(ts_daemon_t *d) {
   json_t *r = ts_rpc_call_once(d->socket, "list_devices", NULL);
@@ -740,18 +454,18 @@ static void assert_has_portaudio(ts_daemon_t *d) {
 }
 
 static void test_call(void **state) {
-  need_server();
-  char *tone_a = ts_path(g.dir, "call_a.wav");
-  char *tone_b = ts_path(g.dir, "call_b.wav");
-  char *rec_a_path = ts_path(g.dir, "heard_a.wav");
-  char *rec_b_path = ts_path(g.dir, "heard_b.wav");
+  pt_need_server();
+  char *tone_a = ts_path(pt_dir(), "call_a.wav");
+  char *tone_b = ts_path(pt_dir(), "call_b.wav");
+  char *rec_a_path = ts_path(pt_dir(), "heard_a.wav");
+  char *rec_b_path = ts_path(pt_dir(), "heard_b.wav");
   write_tone(tone_a, TONE_A_HZ);
   write_tone(tone_b, TONE_B_HZ);
-  pid_t play_a = play("mic_a", tone_a), play_b = play("mic_b", tone_b);
+  pid_t play_a = pt_play("mic_a", tone_a), play_b = pt_play("mic_b", tone_b);
 
   ts_daemon_t *a = &g.a, *b = &g.b;
-  start_daemon(a, "a", "mic_a.monitor", "spk_a");
-  start_daemon(b, "b", "mic_b.monitor", "spk_b");
+  pt_daemon_start(a, "a", "mic_a.monitor", "spk_a");
+  pt_daemon_start(b, "b", "mic_b.monitor", "spk_b");
   assert_has_portaudio(a);
   assert_has_portaudio(b);
 
@@ -767,8 +481,8 @@ static void test_call(void **state) {
   assert_non_null(json_object_get(r, "result"));
   json_decref(r);
 
-  pid_t rec_a = record("spk_a.monitor", rec_a_path);
-  pid_t rec_b = record("spk_b.monitor", rec_b_path);
+  pid_t rec_a = pt_record("spk_a.monitor", rec_a_path);
+  pid_t rec_b = pt_record("spk_b.monitor", rec_b_path);
   ts_rpc_t *ca = ts_rpc_connect(a->socket, 5000);
   ts_rpc_t *cb = ts_rpc_connect(b->socket, 5000);
   json_decref(ts_rpc_call_ok(ca, "subscribe", NULL));
@@ -804,15 +518,15 @@ static void test_call(void **state) {
       ts_rpc_call_ok(ca, "end_call", json_pack("{s:s}", "call_id", id)));
   json_decref(ts_rpc_wait_event(cb, "call-ended", 10000));
   ts_sleep_ms(300);
-  pcm_t heard_a, heard_b;
-  stop_recording(rec_a, rec_a_path, &heard_a);
-  stop_recording(rec_b, rec_b_path, &heard_b);
+  pt_pcm_t heard_a, heard_b;
+  pt_stop_recording(rec_a, rec_a_path, &heard_a);
+  pt_stop_recording(rec_b, rec_b_path, &heard_b);
   ts_rpc_close(ca);
   ts_rpc_close(cb);
   assert_int_equal(ts_daemon_stop(a), 0);
   assert_int_equal(ts_daemon_stop(b), 0);
-  stop_pid(play_a, SIGTERM, 2000);
-  stop_pid(play_b, SIGTERM, 2000);
+  pt_stop_pid(play_a, SIGTERM, 2000);
+  pt_stop_pid(play_b, SIGTERM, 2000);
 
   /* Each hears the other's tone, steadily, and not its own. */
   tone_check_t hb, ha;
@@ -847,14 +561,25 @@ static int teardown(void **state) {
   memset(&g.b, 0, sizeof(g.b));
   /* A failed test leaves players, recorders or daemons behind. */
   ts_kill_all();
-  stop_clients();
+  pt_stop_clients();
   unsetenv("PULSE_SOURCE");
   unsetenv("PULSE_SINK");
   return 0;
 }
 
+/* The whole file shares one sound server. */
+static int server_start(void **state) {
+  const char *sinks[] = {"spk_a", "mic_a", "spk_b", "mic_b", NULL};
+  pt_server_start("pa", sinks, "spk_a", "mic_a.monitor");
+  return 0;
+}
+
+static int server_stop(void **state) {
+  pt_server_stop();
+  return 0;
+}
+
 int main(void) {
-  atexit(stop_all);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_no_server, teardown),
       cmocka_unit_test_teardown(test_list_and_names, teardown),
@@ -865,5 +590,5 @@ int main(void) {
   };
   int r = cmocka_run_group_tests(tests, server_start, server_stop);
   /* ctest reports 77 as "Skipped" (SKIP_RETURN_CODE), not "Passed". */
-  return r == 0 && !g.up ? 77 : r;
+  return r == 0 && !pt_server_up() ? 77 : r;
 }
