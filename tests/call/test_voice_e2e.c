@@ -495,7 +495,7 @@ static void dtx_call(void **state, bool dtx) {
    * delay would jump by up to the buffer's 200 ms; one frame (20 ms) of
    * slack is left for a stretch from a busy machine, which can happen
    * anywhere. */
-  size_t lag1, lag2, w = 500 * ms;
+  size_t lag1 = 0, lag2 = 0, w = 500 * ms;
   double c1 = window_align(&ref, n1 - w, w, &heard, lag, &lag1);
   double c2 = window_align(&ref, n1 + gap, w, &heard, lag, &lag2);
   double quiet =
