@@ -1029,9 +1029,12 @@ ana.append(
     "cheap, %.0f us of CPU per 20 ms frame back to back, so 1.3x leaves "
     "%.0f us a frame for everything else%s. Closer would take fewer threads "
     "waking per frame (capture, encode and send on one thread, or playout "
-    "fed without a loop wake-up), which this design does not do; DTX does "
-    "not help this benchmark, whose pauses are mostly too short for Opus "
-    "DTX (it starts after 200 ms of silence)." % (
+    "fed without a loop wake-up), which this design does not do. DTX (on "
+    "by default) skipped %d of alice's and %d of bob's %d frames in this "
+    "call: the speech's pauses are mostly shorter than the ~200 ms Opus "
+    "waits before it starts, so DTX saves little here; in a conversation, "
+    "where each side is silent about half the time, it removes most of "
+    "the silent side's packets and their wake-ups." % (
     cpu["daemon_a"]["cpu_s"] / fa, cpu["daemon_b"]["cpu_s"] / fb,
     by.get("capture+encode", 0), fl("alice", "encode_cpu_s"),
     " (paced %.2f s)" % paced_enc("alice") if paced else "",
@@ -1040,7 +1043,9 @@ ana.append(
     by.get("loop", 0), by.get("loop", 0) / frames * 1e6, sw, prof_txt,
     paced_txt, all_sw, floor_per_frame, 0.3 * floor_per_frame,
     ", while pacing alone adds %.0f us a frame to the codec's own cost "
-    "(alice's side)" % ((pa - fa) / frames * 1e6) if pa else ""))
+    "(alice's side)" % ((pa - fa) / frames * 1e6) if pa else "",
+    cpu["a"].get("frames_dtx_skipped", 0), cpu["b"].get("frames_dtx_skipped", 0),
+    cpu["a"].get("frames_sent", 0) + cpu["a"].get("frames_dtx_skipped", 0)))
 ana.append(
     "- **History.** The first run of this benchmark (2026-11-25, before "
     "the ACK hold, the incrementally sorted jitter window and wolfSSL's "
