@@ -776,15 +776,24 @@ static bool cv__measure_capacity(cvideo_t *v, const char *why, uint64_t now) {
   return true;
 }
 
+/* Video's budget while it holds (a step down measured it in the last
+ * CV_CEILING_MS), else 0. */
+static uint32_t cv__budget(const cvideo_t *v, uint64_t now) {
+  return v->ceiling_kbps && now - v->ceiling_ms < CV_CEILING_MS
+             ? v->ceiling_kbps
+             : 0;
+}
+
 /* The highest level up to `below` - 1, and at most two under it, that fits
  * video's budget (the lowest of those when none does), or `below` - 1 when
  * no budget is known. Two at most: a budget measured in the first second
  * of an overload can still read low. */
 static int cv__fitting_level(const cvideo_t *v, int below, uint64_t now) {
-  if (!v->ceiling_kbps || now - v->ceiling_ms >= CV_CEILING_MS)
+  uint32_t budget = cv__budget(v, now);
+  if (!budget)
     return below - 1;
   int l = below - 1, lowest = below - 2 > 0 ? below - 2 : 0;
-  while (l > lowest && cv_ladder[l].kbps > (int)v->ceiling_kbps)
+  while (l > lowest && cv_ladder[l].kbps > (int)budget)
     l--;
   return l;
 }
@@ -907,10 +916,9 @@ json_t *cvideo_stats(cvideo_t *v) {
                       json_integer((json_int_t)atomic_load(&v->waited_key)));
   json_object_set_new(o, "backlog_bytes",
                       json_integer((json_int_t)ls.backlog_bytes));
-  bool budget =
-      v->ceiling_kbps && cv__mono_ms() - v->ceiling_ms < CV_CEILING_MS;
+  uint32_t budget = cv__budget(v, cv__mono_ms());
   json_object_set_new(o, "budget_kbps",
-                      budget ? json_integer(v->ceiling_kbps) : json_null());
+                      budget ? json_integer(budget) : json_null());
   json_t *steps = json_array();
   for (size_t i = 0; i < v->n_steps; i++)
     json_array_append_new(

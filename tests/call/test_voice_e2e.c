@@ -25,10 +25,7 @@
 
 #define CALL_SECONDS 10
 
-typedef struct pcm {
-  int16_t *s;
-  size_t n;
-} pcm_t;
+typedef ts_pcm_t pcm_t;
 
 typedef struct fixture {
   char *dir;
@@ -40,21 +37,7 @@ typedef struct fixture {
 /* ---- audio files ---- */
 
 static int load_wav(const char *path, pcm_t *out) {
-  char name[1024], err[256];
-  audio_source_t *src;
-  snprintf(name, sizeof(name), "file:%s", path);
-  if (device_open_source(name, &src, err, sizeof(err)) != 0) {
-    fprintf(stderr, "%s\n", err);
-    return -1;
-  }
-  size_t cap = 48000 * 30;
-  out->s = malloc(cap * sizeof(int16_t));
-  out->n = 0;
-  while (out->n + AUDIO_FRAME_SAMPLES <= cap &&
-         audio_source_read(src, out->s + out->n) == AUDIO_FRAME_SAMPLES)
-    out->n += AUDIO_FRAME_SAMPLES;
-  audio_source_close(src);
-  return 0;
+  return ts_load_wav(path, 30, out);
 }
 
 static bool make_speech(const char *path, const char *text) {

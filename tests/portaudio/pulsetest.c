@@ -157,18 +157,7 @@ void pt_daemon_start(ts_daemon_t *d, const char *name, const char *source,
 /* ---- files ---- */
 
 void pt_load_wav(const char *path, pt_pcm_t *out) {
-  char name[TS_PATH_MAX + 8], err[256];
-  audio_source_t *src;
-  snprintf(name, sizeof(name), "file:%s", path);
-  if (device_open_source(name, &src, err, sizeof(err)) != 0)
-    fail_msg("%s", err);
-  size_t cap = (size_t)AUDIO_RATE * 60;
-  out->s = malloc(cap * sizeof(int16_t));
-  out->n = 0;
-  while (out->n + AUDIO_FRAME_SAMPLES <= cap &&
-         audio_source_read(src, out->s + out->n) == AUDIO_FRAME_SAMPLES)
-    out->n += AUDIO_FRAME_SAMPLES;
-  audio_source_close(src);
+  assert_int_equal(ts_load_wav(path, 60, out), 0);
 }
 
 /* ---- the sound server ---- */

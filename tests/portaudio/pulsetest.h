@@ -24,10 +24,7 @@
 #include <sys/types.h>
 
 /* Mono 48 kHz samples (malloc'd). */
-typedef struct pt_pcm {
-  int16_t *s;
-  size_t n;
-} pt_pcm_t;
+typedef ts_pcm_t pt_pcm_t;
 
 /* --- the sound server ----------------------------------------------------
  */

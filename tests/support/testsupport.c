@@ -2,6 +2,9 @@
  * client. See testsupport.h. */
 #include "testsupport.h"
 
+#include "device/device.h"
+#include "media/audio.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -1033,4 +1036,24 @@ char *ts_pair_contacts(const ts_daemon_t *a, const ts_daemon_t *b,
   json_decref(ta);
   json_decref(tb);
   return out;
+}
+
+/* ---- audio files ---- */
+
+int ts_load_wav(const char *path, double max_seconds, ts_pcm_t *out) {
+  char name[TS_PATH_MAX + 8], err[256];
+  audio_source_t *src;
+  snprintf(name, sizeof(name), "file:%s", path);
+  if (device_open_source(name, &src, err, sizeof(err)) != 0) {
+    fprintf(stderr, "%s\n", err);
+    return -1;
+  }
+  size_t cap = (size_t)(AUDIO_RATE * max_seconds);
+  out->s = malloc((cap ? cap : 1) * sizeof(int16_t));
+  out->n = 0;
+  while (out->s && out->n + AUDIO_FRAME_SAMPLES <= cap &&
+         audio_source_read(src, out->s + out->n) == AUDIO_FRAME_SAMPLES)
+    out->n += AUDIO_FRAME_SAMPLES;
+  audio_source_close(src);
+  return out->s ? 0 : -1;
 }

@@ -95,6 +95,20 @@ void ts_output_free(ts_output_t *out);
  * timeout (the child is left running). */
 int ts_wait_pid(pid_t pid, int timeout_ms);
 
+/* --- audio files ---------------------------------------------------------
+ */
+
+/* Mono 48 kHz samples (malloc'd; free(s)). */
+typedef struct ts_pcm {
+  int16_t *s;
+  size_t n;
+} ts_pcm_t;
+
+/* Up to max_seconds of a WAV file as the `file:` source reads it (48 kHz
+ * mono, converted if need be), in whole 20 ms frames. Returns 0, or -1
+ * (printing why) when the file cannot be opened. */
+int ts_load_wav(const char *path, double max_seconds, ts_pcm_t *out);
+
 /* --- parleyd -------------------------------------------------------------
  */
 
